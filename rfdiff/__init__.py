@@ -1,0 +1,39 @@
+"""rfdiff: class-dependent learning of random-features diffusion models on Gaussian mixtures.
+
+The layout follows the story from data to theory to validation:
+
+* data       — :mod:`rfdiff.mixture` (K-class Gaussian mixtures), :mod:`rfdiff.diffusion` (forward process,
+               exact mixture score), :mod:`rfdiff.io` (Fashion-MNIST);
+* model      — :mod:`rfdiff.activations` (Gaussian-equivalence coefficients), :mod:`rfdiff.features`
+               (finite-d feature covariance U);
+* theory     — :mod:`rfdiff.spectrum` (Stieltjes transform of U), :mod:`rfdiff.dynamics` (learning curves),
+               :mod:`rfdiff.timescales` (τ_gen, τ_mem), :mod:`rfdiff.speciation`, :mod:`rfdiff.sweep`;
+* validation — :mod:`rfdiff.simulation` (jitted RF training), :mod:`rfdiff.unet` (U-Net on Fashion-MNIST).
+"""
+
+from .activations import (
+    ACTIVATIONS as ACTIVATIONS,
+    Activation as Activation,
+    GECoefficients as GECoefficients,
+    class_coefficients as class_coefficients,
+    derivative_moments as derivative_moments,
+    gaussian_expectation as gaussian_expectation,
+    ge_coefficients as ge_coefficients,
+    get_activation as get_activation,
+)
+from .diffusion import (
+    class_log_posterior as class_log_posterior,
+    delta as delta,
+    forward_sample as forward_sample,
+    mixture_score as mixture_score,
+    noised_variances as noised_variances,
+)
+from .features import RFModel as RFModel
+from .mixture import (
+    GaussianMixture as GaussianMixture,
+    class_counts as class_counts,
+    proportions_long_tail as proportions_long_tail,
+    proportions_step as proportions_step,
+)
+
+__version__ = "0.1.0"

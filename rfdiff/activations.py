@@ -1,0 +1,196 @@
+"""Activations and their Gaussian-equivalence coefficients, by deterministic quadrature in float64.
+
+For a neuron with pre-activation ``h = m + c_x u + s_n η`` (shift ``m``, data part ``c_x u``, noise part
+``s_n η``, ``u, η ~ N(0, 1)`` independent, ``Γ² = c_x² + s_n²``), the coefficients of the Gaussian-equivalent
+feature (``theory_notes/02_gaussian_equivalence.md``) are::
+
+    μ0 = E σ(m + Γ g)                         mean feature
+    a  = E σ'(m + Γ g) = E[σ(m + Γ g) g] / Γ  linear coefficient (Stein), shared by data and noise
+    K2 = E_u [ (E_η σ(m + c_x u + s_n η))² ]  second moment of the noise-averaged feature
+    v² = K2 − μ0² − c_x² a²                   non-linear part that survives the noise average
+    s² = E σ²(m + Γ g) − K2 − s_n² a²         non-linear part of the pure noise
+
+Expectations use Gauss–Hermite quadrature (``n_nodes`` probabilists' nodes) for smooth activations. An
+activation with kinks (ReLU) is not smooth, and Gauss–Hermite converges only algebraically across a kink, so
+there the Gaussian integral is split at the kinks and each smooth piece is done by Gauss–Legendre on a range
+of ±``_TAIL`` standard deviations (tail mass < 1e-40): both are exact-to-rounding Gauss rules for the
+pieces. Derivative moments ``E σ^{(k)}(m + s g) = s^{-k} E[σ(m + s g) He_k(g)]`` (Gaussian integration by
+parts) need no derivative of σ, so they hold for ReLU too.
+
+Example::
+
+    >>> from rfdiff.activations import ge_coefficients
+    >>> c = ge_coefficients("tanh", shift=0.0, data_var=0.98, noise_var=0.0198)   # σ=1, t=0.01
+    >>> round(float(c.a), 3)
+    0.606
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jss
+import numpy as np
+
+from ._config import float64
+
+__all__ = [
+    "Activation",
+    "get_activation",
+    "ACTIVATIONS",
+    "gaussian_expectation",
+    "derivative_moments",
+    "GECoefficients",
+    "ge_coefficients",
+    "class_coefficients",
+]
+
+_TAIL = 14.0  # integration range in standard deviations for piecewise rules
+
+
+class Activation(NamedTuple):
+    """An elementwise activation: ``fn`` (jnp-traceable), a ``name`` and the locations of its ``kinks``."""
+
+    name: str
+    fn: Callable
+    kinks: tuple = ()
+
+    def __call__(self, x):
+        return self.fn(x)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "tanh": Activation("tanh", jnp.tanh),
+    "relu": Activation("relu", lambda x: jnp.maximum(x, 0.0), kinks=(0.0,)),
+    "erf": Activation("erf", jss.erf),
+    "sigmoid": Activation("sigmoid", jax.nn.sigmoid),
+    "silu": Activation("silu", jax.nn.silu),
+    "linear": Activation("linear", lambda x: x),
+}
+
+
+def get_activation(spec: str | Callable | Activation) -> Activation:
+    """Resolve an activation by name (``tanh, relu, erf, sigmoid, silu, linear``) or wrap a callable.
+
+    A user callable must be elementwise and jnp-traceable; give it kinks by passing an :class:`Activation`.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return ACTIVATIONS[spec.lower()]
+        except KeyError:
+            raise ValueError(f"unknown activation {spec!r}; choose one of {sorted(ACTIVATIONS)} "
+                             "or pass a callable") from None
+    if callable(spec):
+        return Activation(getattr(spec, "__name__", "custom"), spec)
+    raise TypeError(f"activation must be a name, a callable or an Activation, got {type(spec).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------- quadrature
+def _hermite_rule(n: int):
+    x, w = np.polynomial.hermite_e.hermegauss(n)  # weight exp(-x²/2)
+    return jnp.asarray(x), jnp.asarray(w / np.sqrt(2 * np.pi))
+
+
+def _legendre_rule(n: int):
+    x, w = np.polynomial.legendre.leggauss(n)
+    return jnp.asarray(x), jnp.asarray(w)
+
+
+def _gauss_nodes(mean, std, kinks, n_nodes):
+    """Nodes g (..., N) and weights (..., N) for E_g f(mean + std g), g ~ N(0, 1)."""
+    mean = jnp.asarray(mean, dtype=jnp.float64)
+    std = jnp.asarray(std, dtype=jnp.float64)
+    mean, std = jnp.broadcast_arrays(mean, std)
+    if not kinks:
+        x, w = _hermite_rule(n_nodes)
+        return jnp.broadcast_to(x, mean.shape + x.shape), jnp.broadcast_to(w, mean.shape + x.shape)
+    # split [-_TAIL, _TAIL] at the kinks mapped to g-space; empty pieces get zero length
+    xl, wl = _legendre_rule(n_nodes)
+    cuts = [jnp.clip((k - mean) / std, -_TAIL, _TAIL) for k in sorted(kinks)]
+    edges = [jnp.full(mean.shape, -_TAIL)] + cuts + [jnp.full(mean.shape, _TAIL)]
+    gs, ws = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        half = 0.5 * (hi - lo)[..., None]
+        g = 0.5 * (hi + lo)[..., None] + half * xl
+        gs.append(g)
+        ws.append(half * wl * jnp.exp(-0.5 * g**2) / jnp.sqrt(2 * jnp.pi))
+    return jnp.concatenate(gs, -1), jnp.concatenate(ws, -1)
+
+
+@float64
+def gaussian_expectation(fn, mean, std, *, kinks=(), n_nodes: int = 200):
+    """E f(mean + std·g) for g ~ N(0, 1), broadcasting over ``mean`` and ``std`` (float64)."""
+    g, w = _gauss_nodes(mean, std, kinks, n_nodes)
+    h = jnp.asarray(mean, jnp.float64)[..., None] + jnp.asarray(std, jnp.float64)[..., None] * g
+    return jnp.sum(w * fn(h), axis=-1)
+
+
+@float64
+def derivative_moments(activation, mean, std, k_max: int, *, n_nodes: int = 200):
+    """E σ^{(k)}(mean + std·g) for k = 0..k_max, shape (..., k_max + 1), via s^{-k} E[σ He_k(g)].
+
+    Valid for any σ of polynomial growth (ReLU included) as long as ``std > 0``.
+    """
+    act = get_activation(activation)
+    g, w = _gauss_nodes(mean, std, act.kinks, n_nodes)
+    mean = jnp.asarray(mean, jnp.float64)
+    std = jnp.asarray(std, jnp.float64)
+    f = w * act.fn(mean[..., None] + std[..., None] * g)
+    he = [jnp.ones_like(g), g]
+    for k in range(1, k_max):
+        he.append(g * he[k] - k * he[k - 1])  # He_{k+1} = g He_k − k He_{k−1}
+    out = [jnp.sum(f * he[k], -1) / std**k for k in range(k_max + 1)]
+    return jnp.stack(out, axis=-1)
+
+
+class GECoefficients(NamedTuple):
+    """Gaussian-equivalence coefficients (arrays broadcast over shifts / classes)."""
+
+    mu0: jax.Array  # E σ(h)
+    a: jax.Array  # E σ'(h)
+    v2: jax.Array  # non-linear variance surviving the noise average
+    s2: jax.Array  # non-linear variance of the pure noise
+    second_moment: jax.Array  # E σ(h)²
+
+
+@float64
+def ge_coefficients(activation, shift, data_var, noise_var, *, n_nodes: int = 200) -> GECoefficients:
+    """Coefficients (μ0, a, v², s², Eσ²) for ``h = shift + c_x u + s_n η``, ``c_x² = data_var``,
+    ``s_n² = noise_var`` (see module docstring). Broadcasts over all three arguments; float64.
+    """
+    act = get_activation(activation)
+    shift = jnp.asarray(shift, jnp.float64)
+    cx2 = jnp.asarray(data_var, jnp.float64)
+    sn2 = jnp.asarray(noise_var, jnp.float64)
+    shift, cx2, sn2 = jnp.broadcast_arrays(shift, cx2, sn2)
+    gam = jnp.sqrt(cx2 + sn2)
+    mom = derivative_moments(act, shift, gam, 1, n_nodes=n_nodes)
+    mu0, a = mom[..., 0], mom[..., 1]
+    esq = gaussian_expectation(lambda h: act.fn(h) ** 2, shift, gam, kinks=act.kinks, n_nodes=n_nodes)
+    # K2: outer Gauss–Hermite over u (the noise-averaged feature is smooth in u), inner kink-aware rule over η
+    u, wu = _hermite_rule(n_nodes)
+    inner_mean = shift[..., None] + jnp.sqrt(cx2)[..., None] * u  # (..., N)
+    inner = gaussian_expectation(act.fn, inner_mean, jnp.sqrt(sn2)[..., None], kinks=act.kinks,
+                                 n_nodes=n_nodes)
+    k2 = jnp.sum(wu * inner**2, axis=-1)
+    v2 = k2 - mu0**2 - cx2 * a**2
+    s2 = esq - k2 - sn2 * a**2
+    return GECoefficients(mu0=mu0, a=a, v2=v2, s2=s2, second_moment=esq)
+
+
+@float64
+def class_coefficients(activation, mixture, t, shifts=0.0, *, n_nodes: int = 200) -> GECoefficients:
+    """Coefficients of every class at diffusion time ``t``; ``shifts`` broadcast against the class axis.
+
+    The data variance of class c is ``c_x² = e^{-2t} Tr Cov_c/d`` and the noise variance ``Δ_t``. With
+    ``shifts`` of shape (..., K) (neuron shifts ``m_ic = e^{-t} w_i·μ_c/√d``) the result is (..., K).
+    """
+    t = jnp.asarray(t, jnp.float64)
+    cx2 = jnp.exp(-2 * t) * mixture.class_variance
+    sn2 = -jnp.expm1(-2 * t)
+    return ge_coefficients(activation, shifts, cx2, sn2, n_nodes=n_nodes)
