@@ -195,6 +195,33 @@ def _mehler_second_moment(act, means, var_diag, cov, k_max, n_nodes, chunk, rtol
     return total, slope
 
 
+def _bivariate_second_moment(act, mean, cov, n_nodes: int = 48, rows: int = 16):
+    """E σ(h_i) σ(h_j) for h ~ N(mean, cov), every pair by 2-D Gauss–Hermite quadrature, shape (p, p).
+
+    h_i = m_i + s_i g₁, h_j = m_j + s_j (ρ_ij g₁ + √(1−ρ_ij²) g₂). Used when the Mehler series is too slow.
+    """
+    g, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    g, w = jnp.asarray(g), jnp.asarray(w / np.sqrt(2 * np.pi))
+    std = jnp.sqrt(jnp.diag(cov))
+    rho = jnp.clip(cov / (std[:, None] * std[None, :]), -1.0, 1.0)
+    p = mean.shape[0]
+    fi = act.fn(mean[:, None] + std[:, None] * g[None, :])  # (p, N): σ(h_i) at g₁ nodes
+
+    @jax.jit
+    def block(fi_b, rho_b):
+        # rho_b (r, p); inner over g₂ for each (i, j, g₁)
+        hj = (mean[None, :, None, None] + std[None, :, None, None]
+              * (rho_b[:, :, None, None] * g[None, None, :, None]
+                 + jnp.sqrt(1 - rho_b**2)[:, :, None, None] * g[None, None, None, :]))
+        inner = jnp.sum(act.fn(hj) * w[None, None, None, :], axis=-1)  # (r, p, N)
+        return jnp.sum(fi_b[:, None, :] * inner * w[None, None, :], axis=-1)
+
+    out = [block(fi[s:s + rows], rho[s:s + rows]) for s in range(0, p, rows)]
+    tot = jnp.concatenate(out, axis=0)
+    esq = gaussian_expectation(lambda h: act.fn(h) ** 2, mean, std, kinks=act.kinks)
+    return tot - jnp.diag(jnp.diag(tot)) + jnp.diag(esq)
+
+
 def _chunk_size(p, n_nodes, budget=2.5e7):
     return max(1, int(budget // (p * n_nodes)))
 
@@ -320,7 +347,15 @@ def population_moments(problem: FiniteProblem, *, k_max: int | None = None, n_no
     for c in range(problem.mixture.num_classes):
         cov = (Wt * (jnp.exp(-2 * t) * covd[c] + dlt)[None, :]) @ Wt.T
         mean = (jnp.exp(-t) * (Wt @ problem.centroids[c]))[:, None]
-        tot, slope = _mehler_second_moment(act, mean, jnp.diag(cov), cov, k_max, n_nodes, 1)
+        try:
+            tot, slope = _mehler_second_moment(act, mean, jnp.diag(cov), cov, k_max, n_nodes, 1)
+        except RuntimeError:
+            # strongly correlated neurons (small d): the series converges too slowly; do each pair by 2-D
+            # Gauss–Hermite quadrature instead (cost p² N², affordable exactly where this happens)
+            if problem.p > 3000:
+                raise
+            tot = _bivariate_second_moment(act, mean[:, 0], cov)
+            slope = derivative_moments(act, mean[:, 0], jnp.sqrt(jnp.diag(cov)), 1, n_nodes=n_nodes)[:, 1]
         Us.append(tot)
         Vs.append(jnp.sqrt(dlt) * slope[:, None] * Wt)
     return jnp.stack(Us), jnp.stack(Vs)

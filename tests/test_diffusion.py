@@ -39,3 +39,14 @@ def test_posterior_normalised_and_stable_far_away():
 def test_delta_small_t():
     np.testing.assert_allclose(delta(1e-10), 2e-10, rtol=1e-9)
     np.testing.assert_allclose(delta(1.0), 1 - np.exp(-2.0), rtol=1e-14)
+
+
+def test_batched_inputs_match_rowwise(key):
+    d = 8
+    mix = GaussianMixture.create([0.3, 0.7], [1.0, 2.0]).with_strong_centroids([1.0, 0.5])
+    mu = mix.centroids(jax.random.key(1), d)
+    x = jax.random.normal(key, (3, 5, d))
+    got = mixture_score(x, 0.2, mix, mu)
+    want = jnp.stack([jnp.stack([mixture_score(x[i, j], 0.2, mix, mu) for j in range(5)]) for i in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert class_log_posterior(x, 0.2, mix, mu).shape == (3, 5, 2)
