@@ -35,5 +35,15 @@ from .mixture import (
     proportions_long_tail as proportions_long_tail,
     proportions_step as proportions_step,
 )
+from .timescales import (
+    Timescales as Timescales,
+    first_crossing as first_crossing,
+    generalization_time as generalization_time,
+    memorization_time as memorization_time,
+    onset_time as onset_time,
+    reversal_boundary as reversal_boundary,
+    scaling_exponents as scaling_exponents,
+    timescales as timescales,
+)
 
 __version__ = "0.1.0"
