@@ -43,7 +43,7 @@ from .timescales import (
     onset_time as onset_time,
     reversal_boundary as reversal_boundary,
     scaling_exponents as scaling_exponents,
-    timescales as timescales,
+    curve_timescales as curve_timescales,
 )
 
 __version__ = "0.1.0"

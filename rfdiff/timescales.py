@@ -22,7 +22,7 @@ Example::
     >>> taus = np.logspace(-2, 3, 200)
     >>> eps_te = 0.2 + 0.8 * np.exp(-taus)              # descends to 0.2 on the time 1
     >>> eps_tr = 0.2 + 0.8 * np.exp(-taus) - 3 * (1 - np.exp(-taus / 100))
-    >>> ts = timescales(taus, eps_te, eps_tr)
+    >>> ts = curve_timescales(taus, eps_te, eps_tr)
     >>> round(float(ts.tau_gen), 2)                    # e^{-τ} = 1/2
     0.69
 """
@@ -42,7 +42,7 @@ __all__ = [
     "generalization_time",
     "memorization_time",
     "onset_time",
-    "timescales",
+    "curve_timescales",
     "reversal_boundary",
     "scaling_exponents",
 ]
@@ -118,7 +118,7 @@ class Timescales(NamedTuple):
     eps_train_inf: jax.Array  # memorisation asymptote used for τ_mem
 
 
-def timescales(taus, eps_test, eps_train, eps_train_inf=None, onset_level: float = -1.0) -> Timescales:
+def curve_timescales(taus, eps_test, eps_train, eps_train_inf=None, onset_level: float = -1.0) -> Timescales:
     """All times from curves ε^te, ε^tr of shape (..., T) on the grid ``taus`` (T,). See module docstring."""
     eps_test = jnp.asarray(eps_test)
     eps_train = jnp.asarray(eps_train)

@@ -12,7 +12,7 @@ from rfdiff.timescales import (
     onset_time,
     reversal_boundary,
     scaling_exponents,
-    timescales,
+    curve_timescales,
 )
 
 
@@ -64,11 +64,11 @@ def test_batched_and_jitted_equal_loop():
     rates = np.array([[0.5, 2.0], [10.0, 0.01]])
     eps_te = 0.2 + 0.8 * np.exp(-taus * rates[..., None])
     eps_tr = eps_te - 4 * (1 - np.exp(-taus * rates[..., None] / 50))
-    ts = jax.jit(timescales)(jnp.asarray(taus), eps_te, eps_tr)
+    ts = jax.jit(curve_timescales)(jnp.asarray(taus), eps_te, eps_tr)
     assert ts.tau_gen.shape == (2, 2)
     for i in range(2):
         for j in range(2):
-            one = timescales(taus, eps_te[i, j], eps_tr[i, j])
+            one = curve_timescales(taus, eps_te[i, j], eps_tr[i, j])
             for a, b in zip(one, ts):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b)[i, j], rtol=1e-12)
     # τ_gen ∝ 1/rate: rate ratio 4 → time ratio 4 (same curve shape)
@@ -79,7 +79,7 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="taus"):
         first_crossing(np.array([1.0, 0.5, 2.0]), np.zeros(3), 0.0)
     with pytest.raises(ValueError, match="same shape"):
-        timescales(np.logspace(0, 1, 4), np.zeros(4), np.zeros(5))
+        curve_timescales(np.logspace(0, 1, 4), np.zeros(4), np.zeros(5))
     with pytest.raises(ValueError, match="bracket"):
         reversal_boundary(lambda v, x: x, [1.0], (1.0, 0.0))
 
