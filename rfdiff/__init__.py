@@ -28,12 +28,30 @@ from .diffusion import (
     mixture_score as mixture_score,
     noised_variances as noised_variances,
 )
-from .features import RFModel as RFModel
+from .features import (
+    FeatureMoments as FeatureMoments,
+    FiniteProblem as FiniteProblem,
+    RFModel as RFModel,
+    loss_from_moments as loss_from_moments,
+    population_moments as population_moments,
+    realise as realise,
+    train_moments as train_moments,
+)
 from .mixture import (
     GaussianMixture as GaussianMixture,
     class_counts as class_counts,
     proportions_long_tail as proportions_long_tail,
     proportions_step as proportions_step,
+)
+from .timescales import (
+    Timescales as Timescales,
+    first_crossing as first_crossing,
+    generalization_time as generalization_time,
+    memorization_time as memorization_time,
+    onset_time as onset_time,
+    reversal_boundary as reversal_boundary,
+    scaling_exponents as scaling_exponents,
+    curve_timescales as curve_timescales,
 )
 
 __version__ = "0.1.0"
