@@ -32,10 +32,11 @@ import numpy as np
 import optax
 
 from . import _train
-from .diffusion import delta, mixture_score
+from ._config import float64
+from .diffusion import delta, mixture_score, noised_variances
 from .io import load_result, save_result
 
-__all__ = ["TrainConfig", "TrainLog", "train_rf", "log_steps", "class_normalisers"]
+__all__ = ["TrainConfig", "TrainLog", "train_rf", "log_steps", "class_normalisers", "fresh_noise_excess"]
 
 _NOISE = ("exact", "fresh", "fixed")
 _OPT = ("gd", "adam")
@@ -146,11 +147,37 @@ def log_steps(steps: int, num: int) -> np.ndarray:
     return np.concatenate([[0], grid[grid <= steps]]) if grid[-1] == steps else np.concatenate([[0], grid, [steps]])
 
 
-def class_normalisers(mixture, t: float, d: int):
-    """(S_c, Γ_c²): S_c = Δ_t E||s*_c||²/d = Δ_t mean_j 1/C_c,jj (= Δ/Γ_c² for isotropic classes)."""
-    dlt = float(delta(t))
-    cdiag = np.exp(-2 * t) * np.asarray(mixture.covariance_diagonal(d), np.float64) + dlt
-    return dlt * np.mean(1.0 / cdiag, axis=1), np.asarray(np.exp(-2 * t) * mixture.class_variance + dlt)
+def class_normalisers(mixture, t: float):
+    """(S_c, Γ_c²) with S_c = Δ_t/Γ_c², the normalisation of :mod:`rfdiff.dynamics` (exact for isotropic classes)."""
+    gam2 = np.asarray(noised_variances(mixture, t), np.float64)
+    return float(delta(t)) / gam2, gam2
+
+
+@float64
+def fresh_noise_excess(U, U_X, U_noise, lr: float, n: int, m: int, steps):
+    """Predicted excess of E L_X over the noise-averaged GD curve after ``steps`` fresh-noise GD steps.
+
+    Linear-noise estimate (``theory_notes/06_simulation.md`` §2): with gradient noise of row covariance
+    (p/Δ) U_noise/(n m) per step (U_noise = U without control variate, E(φ−φ̄)(φ−φ̄)ᵀ with it) and U = Q Λ Qᵀ,
+
+        excess_X(k) = (η̂²/(n m)) Σ_ab (QᵀU_XQ)_ab (QᵀU_noiseQ)_ab (1 − r_ab^k)/(1 − r_ab),
+        r_ab = (1 − η̂λ_a)(1 − η̂λ_b),
+
+    which for U_noise = U_X = U and η̂λ ≪ 1 reduces to η̂ Tr U/(2 n m) = η̂ ψ_p E φ²/(2 ψ_n m) at stationarity.
+    Shapes: U, U_noise (p, p), U_X (X, p, p), ``steps`` (T,) → (X, T), raw loss units (divide by S_c for ε).
+    """
+    lam, Q = jnp.linalg.eigh(jnp.asarray(U, jnp.float64))
+    if lr * float(lam[-1]) >= 2.0:
+        raise ValueError(f"lr = {lr} ≥ 2/λ_max(U) = {2 / float(lam[-1]):.4g}: GD diverges")
+    ux = jnp.einsum("ia,xij,jb->xab", Q, jnp.asarray(U_X, jnp.float64), Q)
+    un = Q.T @ jnp.asarray(U_noise, jnp.float64) @ Q
+    r = (1 - lr * lam)[:, None] * (1 - lr * lam)[None, :]
+    k = jnp.asarray(np.asarray(steps, np.float64))[:, None, None]
+    # Σ_{j<k} r^j = (1 − r^k)/(1 − r); r ∈ (−1, 1) may be negative when η̂λ > 1, so take r^k by sign and modulus
+    sign = jnp.where((r < 0)[None] & (jnp.mod(k, 2.0) == 1.0), -1.0, 1.0)
+    rk = sign * jnp.exp(k * jnp.log(jnp.abs(r))[None])
+    geo = (1.0 - rk) / (1.0 - r)[None]  # (T, p, p)
+    return lr**2 / (n * m) * jnp.einsum("xab,ab,tab->xt", ux, un, geo)
 
 
 # ----------------------------------------------------------------------------------------- internals
@@ -289,7 +316,7 @@ def train_rf(problem, config: TrainConfig, *, moments=None, resume: bool = True,
     t = float(problem.model.t)
     k_cls = problem.mixture.num_classes
     d = problem.x0.shape[1]
-    bayes, gamma2 = class_normalisers(problem.mixture, t, d)
+    bayes, gamma2 = class_normalisers(problem.mixture, t)
     ev_train, ev_test = _eval_sets(problem, config, jax.random.fold_in(jax.random.key(config.seed), 2), dt)
     cnt_tr = np.asarray(ev_train[2]).sum(0)
     cnt_te = np.asarray(ev_test[2]).sum(0)
