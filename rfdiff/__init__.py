@@ -53,5 +53,13 @@ from .timescales import (
     scaling_exponents as scaling_exponents,
     curve_timescales as curve_timescales,
 )
+from .dynamics import (
+    ClosedForm as ClosedForm,
+    FiniteCurves as FiniteCurves,
+    closed_form as closed_form,
+    finite_curves as finite_curves,
+    iterate_gd as iterate_gd,
+)
+from .sweep import merge_shards as merge_shards, phase_diagram as phase_diagram
 
 __version__ = "0.1.0"

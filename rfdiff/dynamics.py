@@ -61,7 +61,10 @@ def _f_weights(lam, taus, kind: str, step):
     el = step * lam
     safe = el < 0.5
     via_log = -jnp.expm1(k * jnp.log1p(-jnp.where(safe, el, 0.0)))
-    via_pow = 1.0 - jnp.power(1.0 - el, k.astype(jnp.int64))
+    base = 1.0 - el  # may be negative when ηλ > 1 (still convergent for ηλ < 2): sign via the parity of k
+    mag = jnp.exp(k * jnp.log(jnp.maximum(jnp.abs(base), 1e-300)))
+    sign = jnp.where((base < 0) & (jnp.mod(k, 2.0) == 1.0), -1.0, 1.0)
+    via_pow = 1.0 - jnp.where(k == 0, 1.0, sign * mag)
     num = jnp.where(safe, via_log, via_pow)
     tiny = jnp.abs(lam) < 1e-300
     return jnp.where(tiny, k * step, num / jnp.where(tiny, 1.0, lam))
@@ -127,7 +130,7 @@ def closed_form(U, V, U_X, V_X, *, delta, d: int) -> ClosedForm:
     Vt = Q.T @ V  # (p, d)
     G = Vt @ Vt.T / d  # ṼṼᵀ/d
     P = jnp.einsum("ik,xij,jl->xkl", Q, U_X, Q) * G[None]
-    b = jnp.einsum("ik,xij,lj->xk", Q, V_X, Vt) / d
+    b = jnp.einsum("ik,xij,kj->xk", Q, V_X, Vt) / d
     return ClosedForm(lam=lam, P=P, b=b)
 
 
@@ -236,14 +239,15 @@ def _mixture_cross_moments(problem, n_mc: int, seed: int):
     Wt = jnp.asarray(problem.W, jnp.float64) / np.sqrt(d)
     key = jax.random.key(seed)
     Ds, consts = [], []
-    for c in range(mix.num_classes):
-        key, k1, k2 = jax.random.split(key, 3)
-        labels = jnp.full((n_mc,), c)
-        x0, _ = mix.sample(k1, n_mc, d, centroids=problem.centroids, labels=labels)
-        xt, _ = forward_sample(k2, x0, t)
-        sc = class_score(xt, t, mix, problem.centroids, c)
-        w = sc - mixture_score(xt, t, mix, problem.centroids)
-        phi = act.fn(xt @ Wt.T)
-        Ds.append(phi.T @ w / n_mc)
-        consts.append((jnp.mean(jnp.sum(w * w, -1)) - 2 * jnp.mean(jnp.sum(sc * w, -1))) / d)
+    with jax.numpy_rank_promotion("allow"):  # rfdiff.diffusion broadcasts (n, d) against (d,) implicitly
+        for c in range(mix.num_classes):
+            key, k1, k2 = jax.random.split(key, 3)
+            labels = jnp.full((n_mc,), c)
+            x0, _ = mix.sample(k1, n_mc, d, centroids=problem.centroids, labels=labels)
+            xt, _ = forward_sample(k2, x0, t)
+            sc = class_score(xt, t, mix, problem.centroids, c)
+            w = sc - mixture_score(xt, t, mix, problem.centroids)
+            phi = act.fn(xt @ Wt.T)
+            Ds.append(phi.T @ w / n_mc)
+            consts.append((jnp.mean(jnp.sum(w * w, -1)) - 2 * jnp.mean(jnp.sum(sc * w, -1))) / d)
     return jnp.stack(Ds), jnp.stack(consts)
