@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -223,19 +224,69 @@ def _checkpoint_path(config: TrainConfig) -> Path | None:
     return None if config.checkpoint_dir is None else Path(config.checkpoint_dir) / "checkpoint.npz"
 
 
+class _Static(NamedTuple):
+    """Hashable compile-time settings: one executable per distinct value, shared across seeds and calls."""
+
+    noise: str
+    optimizer: str
+    lr: float
+    batch: int
+    n_noise: int
+    control_variate: bool
+    chunk: int
+    t: float
+    activation: str
+    dtype: str
+
+
+def _tx(st: _Static):
+    return optax.adam(st.lr) if st.optimizer == "adam" else None
+
+
+def _step(st: _Static, data, keys, state, k):
+    """One optimiser step at step index k (noise and mini-batch indexed by k: segment-independent)."""
+    A, opt = state
+    dt = A.dtype
+    if st.noise == "exact":
+        g = _train.grad_exact(A, data[0], data[1], jnp.asarray(-np.expm1(-2.0 * st.t), dt))
+    else:
+        W, x0 = data
+        n, d = x0.shape
+        if st.batch == n:
+            idx = jnp.arange(n)
+        else:  # a fresh mini-batch without replacement per step
+            idx = jax.random.choice(jax.random.fold_in(keys[0], k), n, (st.batch,), replace=False)
+        xi = _train.draw_noise(keys[1], idx, st.n_noise, d, dt, st.noise == "fixed", k)
+        g = _train.grad_sampled(A, W, x0[idx], xi, st.t, st.activation, st.control_variate, st.chunk)
+    tx = _tx(st)
+    if tx is None:
+        return A - jnp.asarray(st.lr, dt) * g, opt
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes int counts and floats
+        upd, opt = tx.update(g, opt, A)
+        return optax.apply_updates(A, upd), opt
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _run(st: _Static, state, data, keys, start, stop):
+    return _train.run_segment(lambda s, k: _step(st, data, keys, s, k), state, start, stop)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _evaluate(st: _Static, A, W, rows):
+    return _train.eval_rows(A, W, *rows, st.t, st.activation, st.chunk)
+
+
 def _build(problem, config: TrainConfig, moments):
-    """The jitted segment runner and the initial state for ``problem`` under ``config``."""
+    """Static settings, device data, PRNG keys and initial state for ``problem`` under ``config``."""
     dt = jnp.dtype(config.dtype)
-    t, act = float(problem.model.t), problem.model.activation
     n, d = problem.x0.shape
     p = problem.W.shape[0]
-    dlt = float(delta(t))
     b = n if config.batch_size is None else int(config.batch_size)
     if b > n:
         raise ValueError(f"batch_size {b} exceeds the number of training points n = {n}")
-    tx = optax.adam(config.lr) if config.optimizer == "adam" else None
-    key = jax.random.key(config.seed)
-    k_batch, k_noise = jax.random.split(jax.random.fold_in(key, 1))
+    st = _Static(config.noise, config.optimizer, float(config.lr), b, config.n_noise, config.control_variate,
+                 config.chunk, float(problem.model.t), problem.model.activation, config.dtype)
+    keys = tuple(jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1)))
     if config.noise == "exact":
         if moments is None:
             raise ValueError("noise='exact' needs moments=train_moments(problem) (U (p,p) and V (p,d))")
@@ -245,37 +296,16 @@ def _build(problem, config: TrainConfig, moments):
         data = (U, V)
     else:
         data = (jnp.asarray(problem.W, dt), jnp.asarray(problem.x0, dt))
-
-    def grad(data, A, k):
-        if config.noise == "exact":
-            return _train.grad_exact(A, data[0], data[1], jnp.asarray(dlt, dt))
-        W, x0 = data
-        if b == n:
-            idx = jnp.arange(n)
-        else:  # a fresh mini-batch without replacement, indexed by the step so resume is exact
-            idx = jax.random.choice(jax.random.fold_in(k_batch, k), n, (b,), replace=False)
-        xi = _train.draw_noise(k_noise, idx, config.n_noise, d, dt, config.noise == "fixed", k)
-        return _train.grad_sampled(A, W, x0[idx], xi, t, act, config.control_variate, config.chunk)
-
-    def step(data, state, k):
-        A, opt = state
-        g = grad(data, A, k)
-        if tx is None:
-            return A - jnp.asarray(config.lr, dt) * g, opt
-        upd, opt = tx.update(g, opt, A)
-        return optax.apply_updates(A, upd), opt
-
-    @jax.jit
-    def run(state, data, start, stop):
-        return _train.run_segment(lambda s, k: step(data, s, k), state, start, stop)
-
-    @jax.jit
-    def evaluate(A, W, rows):
-        return _train.eval_rows(A, W, *rows, t, act, config.chunk)
-
     A0 = jnp.zeros((d, p), dt)
-    state = (A0, tx.init(A0) if tx is not None else ())
-    return run, evaluate, data, state
+    tx = _tx(st)
+    if tx is not None:
+        with jax.numpy_dtype_promotion("standard"):
+            opt0 = tx.init(A0)
+    else:
+        opt0 = ()
+    run = functools.partial(_run, st)
+    evaluate = functools.partial(_evaluate, st)
+    return (lambda state, data, start, stop: run(state, data, keys, start, stop)), evaluate, data, (A0, opt0)
 
 
 def _save_ckpt(path, state, step, rows, fingerprint):
