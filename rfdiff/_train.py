@@ -6,8 +6,9 @@ All gradients are returned in the time unit of the theory (``theory_notes/06_sim
 
 so plain gradient descent with step ``η̂`` is ``A ← A − η̂ G`` and ``k`` steps cover a training time ``τ = k η̂``.
 
-Stochastic estimators replace E_ξ by ``m`` draws per training point; the control variate subtracts
-``√(p/Δ) ξ φ̄ᵀ`` with ``φ̄ = σ(e^{-t} W x₀/√d)`` (independent of ξ, hence zero mean). Feature products are
+Stochastic estimators replace E_ξ by ``m`` draws per training point; the control variates subtract terms
+of zero mean given x₀ (``√(p/Δ) ξ φ̄ᵀ`` with ``φ̄ = σ(e^{-t} W x₀/√d)``, and the ξ-linear parts of the feature
+products, see :func:`grad_sampled`). Feature products are
 accumulated over row chunks with ``lax.scan`` so memory is ``O(d p + chunk·p)`` whatever the batch size.
 """
 
@@ -36,12 +37,20 @@ def grad_exact(A, U, V, delta_t):
     return A @ U + jnp.sqrt(p / delta_t).astype(A.dtype) * V.T
 
 
-def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: bool, chunk: int):
-    """Stochastic DSM gradient in τ units from explicit noise draws.
+def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: int):
+    """Stochastic DSM gradient in τ units from explicit noise draws (``theory_notes/06_simulation.md`` §3).
 
-    ``x0`` (B, d) training points, ``xi`` (B, m, d) noise draws (m per point), ``W`` (p, d). Returns
-    (1/(B m)) Σ_{ν,j} [ A φ_νj φ_νjᵀ + √(p/Δ) ξ_νj (φ_νj − cv φ̄_ν)ᵀ ]  with φ_νj = σ(W x_t^{νj}/√d),
-    accumulated over chunks of ``chunk`` training points. Zero-padded rows are masked out.
+    ``x0`` (B, d) training points, ``xi`` (B, m, d) noise draws (m per point), ``W`` (p, d); c = √(p/Δ),
+    φ = σ(h̄ + η) with h̄ = e^{-t} W̃x₀, η = √Δ W̃ξ, φ̄ = σ(h̄), δ = σ'(h̄) ⊙ η (linearisation of φ − φ̄). Returns
+    (1/(B m)) Σ_{ν,j} of
+
+    * ``"none"``:   A φφᵀ + c ξ φᵀ                                    (the plain per-sample DSM gradient)
+    * ``"simple"``: A φφᵀ + c ξ (φ − φ̄)ᵀ                              (minus the zero-mean c ξ φ̄ᵀ)
+    * ``"linear"``: A (φφᵀ − δφ̄ᵀ − φ̄δᵀ) + c ξ (φ − φ̄ − δ)ᵀ + c√Δ W̃ᵀ diag σ'(h̄)
+
+    "linear" also removes the ξ-linear part of the A-term and replaces ξδᵀ by its exact mean √Δ W̃ᵀdiag σ'(h̄);
+    every removed term is linear in ξ or has its mean added back, so the expectation is unchanged. Rows are
+    accumulated over chunks of ``chunk`` training points; zero-padded rows are masked out.
     """
     act = get_activation(activation).fn
     d = W.shape[1]
@@ -58,12 +67,22 @@ def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: bool, chunk:
 
     def body(acc, inp):
         xb, eb, mk = inp  # (C, d), (C, m, d), (C,)
-        xt = decay * xb[:, None, :] + sq * eb  # (C, m, d)
-        phi = act(xt @ wt.T) * mk[:, None, None]  # (C, m, p); padded rows contribute nothing
-        out = phi @ A.T + scale * eb  # (C, m, d): √(p/Δ)·(residual in τ units)
-        acc = acc + jnp.einsum("cmd,cmp->dp", out, phi)
-        if control_variate:
-            phibar = act(decay * xb @ wt.T) * mk[:, None]  # (C, p)
+        hbar = decay * xb @ wt.T  # (C, p)
+        eta = sq * eb @ wt.T  # (C, m, p)
+        phi = act(hbar[:, None, :] + eta) * mk[:, None, None]  # (C, m, p); padded rows contribute nothing
+        out = phi @ A.T  # (C, m, d)
+        if control_variate == "linear":
+            phibar, dphi = jax.jvp(act, (hbar,), (jnp.ones_like(hbar),))  # σ(h̄), σ'(h̄)
+            phibar, dphi = phibar * mk[:, None], dphi * mk[:, None]
+            lin = dphi[:, None, :] * eta  # δ (C, m, p)
+            resid = phi - phibar[:, None, :] - lin
+            acc = acc + jnp.einsum("cmd,cmp->dp", out, phi) + scale * jnp.einsum("cmd,cmp->dp", eb, resid)
+            acc = acc - jnp.einsum("cmd,cp->dp", lin @ A.T, phibar)
+            acc = acc - jnp.einsum("cd,cmp->dp", phibar @ A.T, lin)
+            return acc + (scale * sq * m) * wt.T * jnp.sum(dphi, axis=0)[None, :], None
+        acc = acc + jnp.einsum("cmd,cmp->dp", out + scale * eb, phi)
+        if control_variate == "simple":
+            phibar = act(hbar) * mk[:, None]  # (C, p)
             acc = acc - scale * jnp.einsum("cd,cp->dp", jnp.sum(eb, axis=1), phibar)
         return acc, None
 

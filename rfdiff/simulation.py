@@ -8,7 +8,8 @@ in expectation, i.e. a raw learning rate ``η = η̂ p d/(2Δ)`` on ``L``; ``k``
 Noise modes: ``"exact"`` uses the noise-averaged gradient from :func:`rfdiff.features.train_moments`
 (matches the closed form to rounding); ``"fresh"`` draws ``n_noise`` new ξ per point and step (the
 practitioner's loss); ``"fixed"`` keeps one bank of ``n_noise`` draws per point for the whole run. The
-control variate (default on) removes the zero-mean term ``√(p/Δ) ξ σ(e^{-t}W x₀/√d)ᵀ`` and with it most
+control variates ("simple": the zero-mean ``√(p/Δ) ξ σ(e^{-t}W x₀/√d)ᵀ``; "linear", the default: also the
+ξ-linear parts of the feature products) remove most
 of the fresh-noise bias (``06_simulation.md`` §2–3).
 
 Example::
@@ -41,6 +42,7 @@ __all__ = ["TrainConfig", "TrainLog", "train_rf", "log_steps", "class_normaliser
 
 _NOISE = ("exact", "fresh", "fixed")
 _OPT = ("gd", "adam")
+_CV = ("none", "simple", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,7 @@ class TrainConfig:
       the τ-unit gradient (Adam is scale-free, so τ = steps·lr is then only nominal).
     * ``steps``; ``batch_size`` (None = full batch); ``optimizer`` "gd" | "adam".
     * ``noise`` "exact" | "fresh" | "fixed"; ``n_noise`` m draws per point (per step for "fresh");
-      ``control_variate`` (sampled modes only).
+      ``control_variate`` "none" | "simple" | "linear" (sampled modes only; see ``_train.grad_sampled``).
     * ``num_logs`` log-spaced evaluation steps (step 0 included); ``n_test`` fresh test points per class;
       ``n_eval_noise`` noise draws per training point for the train-loss estimate.
     * ``checkpoint_dir``/``checkpoint_every`` (steps; 0 = only at log steps when a dir is given).
@@ -64,7 +66,7 @@ class TrainConfig:
     batch_size: int | None = None
     noise: str = "fresh"
     n_noise: int = 1
-    control_variate: bool = True
+    control_variate: str = "linear"
     num_logs: int = 40
     n_test: int = 500
     n_eval_noise: int = 1
@@ -92,6 +94,8 @@ class TrainConfig:
             raise ValueError("batch_size must be None with noise='exact' (the exact gradient is full-batch)")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.control_variate not in _CV:
+            raise ValueError(f"control_variate must be one of {_CV}, got {self.control_variate!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -232,7 +236,7 @@ class _Static(NamedTuple):
     lr: float
     batch: int
     n_noise: int
-    control_variate: bool
+    control_variate: str
     chunk: int
     t: float
     activation: str
