@@ -65,7 +65,7 @@ def run_one(name, spec, d, psi_p, psi_n, t, max_steps, seed, lr_frac):
     t_theory = time.perf_counter() - t0
     lr = lr_frac / theory.lam_max
     steps = int(max_steps)
-    cfg = TrainConfig(lr=lr, steps=steps, noise="fresh", n_noise=1, control_variate=True, num_logs=36,
+    cfg = TrainConfig(lr=lr, steps=steps, noise="fresh", n_noise=1, control_variate="linear", num_logs=36,
                       n_test=1000, dtype="float32", chunk=256, seed=seed,
                       checkpoint_dir=str(RUNS / f"{name}_d{d}_ckpt"))
     t0 = time.perf_counter()
