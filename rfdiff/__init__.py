@@ -61,5 +61,15 @@ from .dynamics import (
     iterate_gd as iterate_gd,
 )
 from .sweep import merge_shards as merge_shards, phase_diagram as phase_diagram
+from .simulation import (
+    TrainConfig as TrainConfig,
+    TrainLog as TrainLog,
+    fresh_noise_excess as fresh_noise_excess,
+    train_rf as train_rf,
+)
+from .compare import (
+    compare_timescales as compare_timescales,
+    prepare_theory as prepare_theory,
+)
 
 __version__ = "0.1.0"
