@@ -34,6 +34,7 @@ fast (small t). Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -165,11 +166,10 @@ def _init(key, x_T, n, d, dtype):
     return jax.random.normal(k0, (int(n), int(d)), dtype=dtype), key
 
 
-def _integrate(score_fn, key, x, ts, *, stochastic: bool, method: str, observe):
-    """Core loop: lax.scan over the steps of ``ts`` (decreasing). Jitted by the callers' wrappers."""
-    t_now = jnp.asarray(ts[:-1], dtype=x.dtype)
-    h = jnp.asarray(ts[:-1] - ts[1:], dtype=x.dtype)  # positive step sizes (float64 differences, then cast)
-    t_next = jnp.asarray(ts[1:], dtype=x.dtype)
+@functools.partial(jax.jit, static_argnames=("score_fn", "stochastic", "method", "observe"))
+def _integrate(score_fn, key, x, t_now, h, t_next, *, stochastic: bool, method: str, observe):
+    """Core loop: lax.scan over the steps. Times are traced arguments, so one compilation serves every grid
+    with the same number of steps (the score function, method and observer are static, hashed by identity)."""
     keys = jax.random.split(key, h.shape[0])
     drift_mult = 2.0 if stochastic else 1.0
 
@@ -181,14 +181,20 @@ def _integrate(score_fn, key, x, ts, *, stochastic: bool, method: str, observe):
             if stochastic:
                 x = x + jnp.sqrt(2.0 * hk) * jax.random.normal(k, x.shape, dtype=x.dtype)
         else:  # exponential integrator: OU part exact, score frozen on the step
-            eh = jnp.exp(hk)
-            x = eh * x + drift_mult * jnp.expm1(hk) * s
+            x = jnp.exp(hk) * x + drift_mult * jnp.expm1(hk) * s
             if stochastic:
                 x = x + jnp.sqrt(jnp.expm1(2.0 * hk)) * jax.random.normal(k, x.shape, dtype=x.dtype)
         return x, (None if observe is None else observe(x, tn))
 
     x, obs = jax.lax.scan(step, x, (t_now, h, t_next, keys))
     return SampleResult(x, obs)
+
+
+def _run(score_fn, key, x, ts, stochastic, method, observe):
+    # step sizes are differences of the float64 grid, cast afterwards (no float32 cancellation at small t)
+    dt = x.dtype
+    return _integrate(score_fn, key, x, jnp.asarray(ts[:-1], dt), jnp.asarray(ts[:-1] - ts[1:], dt),
+                      jnp.asarray(ts[1:], dt), stochastic=stochastic, method=method, observe=observe)
 
 
 def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int | None = None,
@@ -209,7 +215,7 @@ def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int 
     ts = _check_grid(t_grid)
     _check_method(method)
     x, key = _init(key, x_T, n, d, dtype)
-    return _jit_integrate(score_fn, key, x, ts, True, method, observe)
+    return _run(score_fn, key, x, ts, True, method, observe)
 
 
 def probability_flow_ode(score_fn: ScoreFn, t_grid, *, x_T=None, key: jax.Array | None = None,
@@ -224,11 +230,4 @@ def probability_flow_ode(score_fn: ScoreFn, t_grid, *, x_T=None, key: jax.Array 
     if x_T is None and key is None:
         raise ValueError("probability_flow_ode needs x_T or a key to draw it")
     x, key = _init(jax.random.key(0) if key is None else key, x_T, n, d, dtype)
-    return _jit_integrate(score_fn, key, x, ts, False, method, observe)
-
-
-def _jit_integrate(score_fn, key, x, ts, stochastic, method, observe):
-    # ts is a concrete numpy grid baked into the trace (its step sizes are computed in float64 first).
-    fn = jax.jit(lambda k, x0: _integrate(score_fn, k, x0, ts, stochastic=stochastic, method=method,
-                                          observe=observe))
-    return fn(key, x)
+    return _run(score_fn, key, x, ts, False, method, observe)
