@@ -113,12 +113,12 @@ def _logits_and_precisions(arr: _MixtureArrays, x, t):
     """
     dt = x.dtype
     e2t = jnp.exp(-2.0 * t)
-    cdiag = e2t * jnp.asarray(arr.cov0, dt) + (-jnp.expm1(-2.0 * t))  # (K, d)
+    cdiag = e2t * jnp.asarray(arr.cov0, dt) - jnp.expm1(-2.0 * t)  # (K, d)
     prec = 1.0 / cdiag
     m = jnp.exp(-t) * jnp.asarray(arr.mu, dt)  # (K, d)
     mp = m * prec
-    quad = (x * x) @ prec.T - 2.0 * (x @ mp.T) + jnp.sum(m * mp, axis=-1)  # (n, K)
-    logits = jnp.asarray(arr.log_prop, dt) - 0.5 * quad + 0.5 * jnp.sum(jnp.log(prec), axis=-1)
+    const = jnp.asarray(arr.log_prop, dt) - 0.5 * jnp.sum(m * mp, axis=-1) + 0.5 * jnp.sum(jnp.log(prec), axis=-1)
+    logits = const[None, :] - 0.5 * ((x * x) @ prec.T) + x @ mp.T  # (n, K)
     return logits, prec, mp
 
 
