@@ -38,6 +38,7 @@ __all__ = [
     "crossing_time",
     "posterior_speciation_times",
     "cloning",
+    "speciation_vs_ratio",
 ]
 
 
@@ -79,7 +80,7 @@ def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_gr
 
         it = tqdm(starts, desc="backward SDE chunks")
     parts = []
-    for i, s in zip(range(len(starts)), it):
+    for i, s in enumerate(it):
         path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"chunk_{i:05d}_{min(chunk, n - s)}.npz"
         if path is not None and path.is_file():
             parts.append(load_result(path)[0]["log_post"])
@@ -204,4 +205,60 @@ def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_ti
             boot[b] = num[r].sum(0) / np.maximum(den[r].sum(0), 1e-300)
         out["se"][a] = boot.std(axis=0, ddof=1)
     out["t"] = ts[idx]
+    return out
+
+
+def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: float = 0.9, simulate: bool = True,
+                        n: int = 4000, min_minority: int = 0, t_max: float = 8.0, t_min: float = 1e-3, num_steps: int = 300,
+                        chunk: int = 4096, method: str = "euler", seed: int = 0, n_boot: int = 200,
+                        checkpoint_dir: str | Path | None = None, progress: bool = False) -> dict:
+    """Per-class t_S,c against the imbalance ratio r = π_max/π_min: theory and (optionally) simulation.
+
+    For each r the proportions are the long-tail profile of :func:`rfdiff.proportions_long_tail` (for K = 2:
+    π = (r, 1)/(r + 1)); variances and centroids are those of ``mixture``. Theory: :func:`speciation_times`
+    (Gaussian method for K = 2, exact reduced law otherwise). Simulation: the backward SDE with the exact
+    score, ``max(n, min_minority/π_min)`` trajectories per ratio (so that ≈ ``min_minority`` end in the
+    rarest class), posterior-based times with bootstrap errors; seeded per ratio.
+
+    Returns arrays ``ratio`` (R,), ``proportions`` (R, K), ``theory`` (R, K) and, with ``simulate``,
+    ``sim`` (R, K), ``se`` (R, K), ``ci`` (R, K, 2), ``counts`` (R, K).
+    """
+    from .mixture import proportions_long_tail
+    from .sampling import geometric_grid, mixture_score_fn
+    from .speciation import speciation_times
+
+    r = np.asarray(ratios, dtype=np.float64)
+    if r.ndim != 1 or r.size == 0 or np.any(~np.isfinite(r)) or np.any(r < 1):
+        raise ValueError(f"ratios must be finite numbers >= 1, got {ratios}")
+    k = mixture.num_classes
+    theory_method = "gaussian" if k == 2 else "exact"
+    out = {"ratio": r, "proportions": np.zeros((r.size, k)), "theory": np.zeros((r.size, k))}
+    # smooth theory curve for plots
+    fine = np.geomspace(1.0, max(r.max(), 2.0), 40 if k == 2 else 12)
+    out["ratio_fine"] = fine
+    out["theory_fine"] = np.array([speciation_times(
+        GaussianMixture.create(proportions_long_tail(k, float(f)) if f > 1 else np.full(k, 1.0 / k),
+                               np.asarray(mixture.variances), np.asarray(mixture.centroid_gram)),
+        d, theta, method=theory_method) for f in fine])
+    if simulate:
+        for name, shape in (("sim", (r.size, k)), ("se", (r.size, k)), ("ci", (r.size, k, 2)),
+                            ("counts", (r.size, k))):
+            out[name] = np.zeros(shape)
+        ts = geometric_grid(t_max, t_min, num_steps)
+    for i, ri in enumerate(r):
+        props = proportions_long_tail(k, float(ri)) if ri > 1 else np.full(k, 1.0 / k)
+        mix = GaussianMixture.create(props, np.asarray(mixture.variances), np.asarray(mixture.centroid_gram))
+        out["proportions"][i] = props
+        out["theory"][i] = speciation_times(mix, d, theta, method=theory_method)
+        if not simulate:
+            continue
+        mu = mix.centroids(jax.random.fold_in(jax.random.key(seed), 2 * i), d)
+        n_i = max(int(n), int(np.ceil(min_minority / props.min())))
+        ck = None if checkpoint_dir is None else Path(checkpoint_dir) / f"r{ri:g}_s{seed}_n{n_i}_N{num_steps}_d{d}"
+        key_i = jax.random.fold_in(jax.random.key(seed), 2 * i + 1)
+        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, key_i, ts, n_i, chunk=chunk, method=method,
+                                 checkpoint_dir=ck, progress=progress)
+        res = posterior_speciation_times(tr, theta, n_boot=n_boot, seed=seed)
+        out["sim"][i], out["se"][i], out["ci"][i], out["counts"][i] = res["times"], res["se"], res["ci"], res["counts"]
+        out.setdefault("n", np.zeros(r.size, dtype=np.int64))[i] = n_i
     return out
