@@ -72,4 +72,27 @@ from .compare import (
     prepare_theory as prepare_theory,
 )
 
+from .sampling import (
+    backward_sde as backward_sde,
+    geometric_grid as geometric_grid,
+    mixture_score_fn as mixture_score_fn,
+    posterior_observer as posterior_observer,
+    probability_flow_ode as probability_flow_ode,
+)
+from .speciation import (
+    biroli_time as biroli_time,
+    log_odds_moments as log_odds_moments,
+    phi_symmetric as phi_symmetric,
+    posterior_statistic as posterior_statistic,
+    speciation_time_closed_form as speciation_time_closed_form,
+    speciation_times as speciation_times,
+    spinodal_time as spinodal_time,
+)
+from .speciation_sim import (
+    cloning as cloning,
+    posterior_speciation_times as posterior_speciation_times,
+    simulate_posteriors as simulate_posteriors,
+    speciation_vs_ratio as speciation_vs_ratio,
+)
+
 __version__ = "0.1.0"
