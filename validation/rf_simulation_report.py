@@ -37,11 +37,14 @@ RUNS = ROOT / "runs" / "rf_simulation"
 MIXTURES = {
     "variance_ordered": dict(proportions=[0.5, 0.5], variances=[4.0, 1.0], centroids=None,
                              prediction="class 0 (σ²=4) before class 1 (σ²=1) in τ_gen and τ_mem"),
-    "imbalance_reversed": dict(proportions=[0.1, 0.9], variances=[1.44, 1.0], centroids=("strong", [1.0, 1.0]),
+    # strong orthogonal centroids ||μ||²/d = 16 (reference §5.5 finite-d check: σ_1/σ_2 = 1.1, π_1 = 0.05); the
+    # mean-feature spikes make λ_max(U) = O(p), so the GD step is small and the run long
+    "imbalance_reversed": dict(proportions=[0.05, 0.95], variances=[1.21, 1.0], centroids=("strong", [16.0, 16.0]),
                                prediction="strong centroids: the high-variance minority class 0 is learned "
-                                          "*after* class 1 (order reversed by imbalance)"),
+                                          "*after* class 1 (order reversed by imbalance)", lr_frac=0.9, steps=2000),
     "centroid_varied": dict(proportions=[0.5, 0.5], variances=[1.0, 1.0], centroids=("weak", [64.0, 4.0]),
-                            prediction="equal variances: centroid norm is secondary, times close (ratio near 1)"),
+                            prediction="equal variances: centroid norm is secondary, times close (ratio near 1)",
+                            lr_frac=0.9),
     "three_classes": dict(proportions=[0.2, 0.3, 0.5], variances=[2.25, 1.0, 0.5], centroids=None,
                           prediction="order by variance: class 0, then 1, then 2"),
 }
@@ -120,7 +123,7 @@ def report(results, args):
         c = r["cmp"]
         lines += [f"## {r['name']}", "", f"Prediction: {r['spec']['prediction']}.", "",
                   f"d = {r['d']}, p = {r['p']}, n = {r['n']}, λ_max(U) = {r['lam_max']:.4g}, η̂ = {r['lr']:.4g}, "
-                  f"{r['steps']} steps (τ_max = {r['tau_max']:.3g}); theory {r['t_theory']:.0f} s, simulation "
+                  f"{r['steps']} steps (τ_max = {r['tau_max']:.3g}); theory {r['t_theory']:.0f} s (0 = cached), simulation "
                   f"{r['t_sim']:.0f} s.", "",
                   "| class | π | σ² | τ_gen theory | τ_gen sim | rel. diff | τ_mem theory | τ_mem sim | rel. diff "
                   "| τ_onset theory | τ_onset sim | ε^te min theory / sim |",
@@ -137,6 +140,18 @@ def report(results, args):
                   f"Largest |ε_sim − ε_theory| over the logged window: test {c['max_dev_test']:.3f}, train "
                   f"{c['max_dev_train']:.3f} (normalised units).", "", f"![{r['name']}]({r['name']}.png)", ""]
     atomic_write_text(OUT / "README.md", "\n".join(lines) + "\n")
+
+
+def _jsonable(x):
+    x = np.asarray(x)
+    return x.tolist() if x.ndim else x.item()  # json writes NaN / Infinity and reads them back
+
+
+def _load(path):
+    r = json.loads(path.read_text())
+    for side in ("sim", "theory"):
+        r["cmp"][side] = {k: np.asarray(v, float) for k, v in r["cmp"][side].items()}
+    return r
 
 
 def main(argv=None):
@@ -156,12 +171,18 @@ def main(argv=None):
     for name, spec in MIXTURES.items():
         if args.only and name not in args.only:
             continue
-        r = run_one(name, spec, args.d, args.psi_p, args.psi_n, args.t, args.steps, args.seed, args.lr_frac)
+        r = run_one(name, spec, args.d, args.psi_p, args.psi_n, args.t, spec.get("steps", args.steps), args.seed,
+                    spec.get("lr_frac", args.lr_frac))
         plot(r, OUT / f"{name}.png")
-        results.append(r)
-        print(json.dumps({"mixture": name, "sim": {k: np.asarray(v).tolist() for k, v in r["cmp"]["sim"].items()},
-                          "theory": {k: np.asarray(v).tolist() for k, v in r["cmp"]["theory"].items()}}), flush=True)
-        report(results, args)
+        r.pop("log")
+        atomic_write_text(RUNS / f"{name}_d{args.d}_result.json", json.dumps(r, default=_jsonable))
+        print(json.dumps({"mixture": name, "sim": r["cmp"]["sim"], "theory": r["cmp"]["theory"]},
+                         default=_jsonable), flush=True)
+    for name in MIXTURES:  # the report collects every mixture run so far at this d (runs may be split by --only)
+        path = RUNS / f"{name}_d{args.d}_result.json"
+        if path.exists():
+            results.append(_load(path))
+    report(results, args)
     return 0
 
 
