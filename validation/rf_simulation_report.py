@@ -11,6 +11,7 @@ Writes ``validation/rf_simulation/README.md`` and PNGs; checkpoints and cached m
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -64,7 +65,8 @@ def run_one(name, spec, d, psi_p, psi_n, t, max_steps, seed, lr_frac):
     mix = build_mixture(spec, d)
     prob = realise(jax.random.key(seed), mix, RFModel(psi_p, psi_n, t, "tanh"), d)
     t0 = time.perf_counter()
-    theory = prepare_theory(prob, cache=RUNS / f"{name}_d{d}_moments.npz")
+    tag = hashlib.sha1(json.dumps([spec, d, psi_p, psi_n, t, seed], sort_keys=True).encode()).hexdigest()[:10]
+    theory = prepare_theory(prob, cache=RUNS / f"{name}_d{d}_{tag}_theory.npz")
     t_theory = time.perf_counter() - t0
     lr = lr_frac / theory.lam_max
     steps = int(max_steps)
