@@ -30,7 +30,7 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
         theory = prepare_theory(prob)
         lr = 0.3 / theory.lam_max
         log = train_rf(prob, TrainConfig(lr=lr, steps=steps, noise="fresh", control_variate="linear", num_logs=30,
-                                         n_test=500, dtype="float32"), progress=False)
+                                         n_test=500, n_eval_noise=8, dtype="float32"), progress=False)
         cmp = compare_timescales(theory, log)
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3))
     names = ["σ²=4", "σ²=1"]
