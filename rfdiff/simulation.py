@@ -34,7 +34,7 @@ import numpy as np
 import optax
 
 from . import _train
-from ._config import float64
+from .compare import fresh_noise_excess
 from .diffusion import delta, mixture_score, noised_variances
 from .io import load_result, save_result
 
@@ -158,38 +158,13 @@ def class_normalisers(mixture, t: float):
     return float(delta(t)) / gam2, gam2
 
 
-@float64
-def fresh_noise_excess(U, U_X, U_noise, lr: float, n: int, m: int, steps):
-    """Predicted excess of E L_X over the noise-averaged GD curve after ``steps`` fresh-noise GD steps.
-
-    Linear-noise estimate (``theory_notes/06_simulation.md`` §2): with gradient noise of row covariance
-    (p/Δ) U_noise/(n m) per step (U_noise = U without control variate, E(φ−φ̄)(φ−φ̄)ᵀ with it) and U = Q Λ Qᵀ,
-
-        excess_X(k) = (η̂²/(n m)) Σ_ab (QᵀU_XQ)_ab (QᵀU_noiseQ)_ab (1 − r_ab^k)/(1 − r_ab),
-        r_ab = (1 − η̂λ_a)(1 − η̂λ_b),
-
-    which for U_noise = U_X = U and η̂λ ≪ 1 reduces to η̂ Tr U/(2 n m) = η̂ ψ_p E φ²/(2 ψ_n m) at stationarity.
-    Shapes: U, U_noise (p, p), U_X (X, p, p), ``steps`` (T,) → (X, T), raw loss units (divide by S_c for ε).
-    """
-    lam, Q = jnp.linalg.eigh(jnp.asarray(U, jnp.float64))
-    if lr * float(lam[-1]) >= 2.0:
-        raise ValueError(f"lr = {lr} ≥ 2/λ_max(U) = {2 / float(lam[-1]):.4g}: GD diverges")
-    ux = jnp.einsum("ia,xij,jb->xab", Q, jnp.asarray(U_X, jnp.float64), Q)
-    un = Q.T @ jnp.asarray(U_noise, jnp.float64) @ Q
-    r = (1 - lr * lam)[:, None] * (1 - lr * lam)[None, :]
-    k = jnp.asarray(np.asarray(steps, np.float64))[:, None, None]
-    # Σ_{j<k} r^j = (1 − r^k)/(1 − r); r ∈ (−1, 1) may be negative when η̂λ > 1, so take r^k by sign and modulus
-    sign = jnp.where((r < 0)[None] & (jnp.mod(k, 2.0) == 1.0), -1.0, 1.0)
-    rk = sign * jnp.exp(k * jnp.log(jnp.abs(r))[None])
-    geo = (1.0 - rk) / (1.0 - r)[None]  # (T, p, p)
-    return lr**2 / (n * m) * jnp.einsum("xab,ab,tab->xt", ux, un, geo)
-
-
 # ----------------------------------------------------------------------------------------- internals
 def _fingerprint(problem, config: TrainConfig) -> str:
     w = np.asarray(problem.W)
     x = np.asarray(problem.x0)
-    h = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode())
+    # everything that changes the trajectory; not where or how often it is checkpointed
+    cfg = {k: v for k, v in config.to_dict().items() if k not in ("checkpoint_dir", "checkpoint_every")}
+    h = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode())
     for a in (w[:4], x[:4], np.asarray(problem.labels)):
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     h.update(repr((w.shape, x.shape, float(problem.model.t), problem.model.activation)).encode())
