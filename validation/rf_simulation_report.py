@@ -123,7 +123,9 @@ def report(results, args):
              "class; train errors on the training points with one fixed noise draw. '—' = level not reached in "
              "the window (or, for τ_gen, already met at the first logged step). τ_gen is 'half of the descent "
              "achievable *within the window*': where ε^te is still falling at τ_max (strong centroids) it is a "
-             "window-restricted time, identical for theory and simulation but not the τ → ∞ definition.", ""]
+             "window-restricted time, identical for theory and simulation but not the τ → ∞ definition. 'simulation s' "
+             "is the wall time of the invocation that produced the row on a shared 2-core CPU; a run continued from "
+             "a finished checkpoint shows only the reload time.", ""]
     for r in results:
         c = r["cmp"]
         lines += [f"## {r['name']}", "", f"Prediction: {r['spec']['prediction']}.", "",
