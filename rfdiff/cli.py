@@ -162,7 +162,7 @@ def _cmd_phase_diagram(args):
     if bad:
         raise ValueError(f"unknown parameter(s) {bad}; choose from {PARAMETERS}")
     sweeps_sep = "separation" in axes or fixed.get("separation", 0.0) > 0
-    n_quad = args.n_quad or (6 if sweeps_sep or float(np.abs(np.asarray(mix.centroid_gram)).max()) > 0 else 1)
+    n_quad = args.n_quad or (256 if sweeps_sep or float(np.abs(np.asarray(mix.centroid_gram)).max()) > 0 else 1)
     base = timescale_fn(mix, model, taus=taus, n_quad=n_quad)
     fn = lambda q: base({**q, **{k: jax.numpy.float64(v) for k, v in fixed.items()}})
     with jax.enable_x64(True):

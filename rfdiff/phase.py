@@ -66,12 +66,12 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
-    ``n_quad`` (shift quadrature per class direction) defaults to 1 for a zero base Gram and no
-    ``separation`` axis, else 6 — pass it explicitly when sweeping ``separation``.
+    ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
+    ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
     """
     taus = jnp.asarray(default_taus() if taus is None else taus, jnp.float64)
     if n_quad is None:
-        n_quad = 1 if float(jnp.max(jnp.abs(jnp.asarray(base_mixture.centroid_gram)))) == 0.0 else 6
+        n_quad = 1 if float(jnp.max(jnp.abs(jnp.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
 
     def fn(params):
         props, var, gram, psi_p, psi_n, t = point_arrays(base_mixture, base_model, params)
