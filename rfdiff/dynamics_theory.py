@@ -65,7 +65,8 @@ def neuron_population(activation: str, proportions, variances, gram, t, *, n_qua
     shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
     dlt = -jnp.expm1(-2.0 * t)
     cx2 = jnp.exp(-2.0 * t) * variances
-    co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
+    with jax.numpy_rank_promotion("allow"):  # activations' quadrature broadcasts (N, K, 1) against (nodes,)
+        co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
     return jnp.asarray(wts), co.a, co.v2, co.s2
 
 
@@ -110,7 +111,8 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
     Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test`` (K, T), ``eps_train_inf``,
-    ``eps_test_inf`` (K,), ``residual`` (max relative fixed-point residual, scalar).
+    ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ), ``residual`` (max relative
+    fixed-point residual, scalar).
     """
     K = variances.shape[0]
     pop = neuron_population(activation, proportions, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes)
@@ -146,16 +148,16 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
         q2 = jax.vmap(dquad)(jnp.arange(2 * K))  # (2K,): train ω_c then test e_c
         loss = 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
-        return x, (loss, res)
+        return x, (loss, res, q1)
 
     x0 = jnp.zeros(K + K * K)
-    _, (loss, res) = jax.lax.scan(solve, x0, mus)  # loss (T+1, 2K)
+    _, (loss, res, q1) = jax.lax.scan(solve, x0, mus)  # loss (T+1, 2K)
     gam2 = cdat + dlt
     S = dlt / gam2
     eps = (loss.T - (1.0 - jnp.concatenate([S, S]))[:, None]) / jnp.concatenate([S, S])[:, None]
     return {"loss_train": loss.T[:K, :-1], "loss_test": loss.T[K:, :-1], "eps_train": eps[:K, :-1],
             "eps_test": eps[K:, :-1], "eps_train_inf": eps[:K, -1], "eps_test_inf": eps[K:, -1],
-            "residual": jnp.max(res)}
+            "signal": q1.T[:, :-1], "residual": jnp.max(res)}
 
 
 @float64
