@@ -85,16 +85,17 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
 
 
 def reversal_line(base_mixture, base_model, sigma_ratios, *, which: str = "tau_gen", bracket=(0.02, 0.98),
-                  extra: dict | None = None, num_scan: int = 13, **kw):
+                  extra: dict | None = None, num_scan: int = 13, fn=None, **kw):
     """Root-found reversal boundary π_1*(σ_1/σ_2): log(τ_0/τ_1) = 0 for the time ``which``.
 
     For each variance ratio the imbalance π_1 in ``bracket`` where classes 0 and 1 swap order, by a scan plus
     :func:`scipy.optimize.brentq`; NaN where the order does not flip inside the bracket. ``extra`` fixes
-    other parameters (e.g. ``{"separation": 16.0}``).
+    other parameters (e.g. ``{"separation": 16.0}``). ``fn``: a jitted :func:`timescale_fn` to reuse (saves
+    a compilation); ``kw`` go to :func:`timescale_fn` otherwise.
     """
     if which not in ("tau_gen", "tau_mem", "tau_onset"):
         raise ValueError(f"which must be tau_gen, tau_mem or tau_onset, got {which!r}")
-    fn = jax.jit(timescale_fn(base_mixture, base_model, **kw))
+    fn = jax.jit(timescale_fn(base_mixture, base_model, **kw)) if fn is None else fn
     extra = dict(extra or {})
 
     def log_ratio(r, pi1):
