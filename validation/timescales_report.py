@@ -81,8 +81,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ds", type=int, nargs="+", default=[250, 500, 1000])
     ap.add_argument("--quick", action="store_true", help="d = 100, 200 only")
+    ap.add_argument("--big-d", type=int, default=None, help="one larger d, only for mixtures named in --big-only")
+    ap.add_argument("--big-only", nargs="*", default=["variance-ordered"])
+    ap.add_argument("--cache-only", default=None, help="compute the finite-d cache of this mixture at --big-d only")
     args = ap.parse_args(argv)
     ds = [100, 200] if args.quick else args.ds
+    if args.cache_only:
+        finite_run(args.cache_only, mixtures()[args.cache_only], args.big_d)
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +101,8 @@ def main(argv=None):
         th = theory_curves(mix, MODEL, TAUS)
         tth = times({"eps_test": th["eps_test"], "eps_train": th["eps_train"]}, th["eps_train_inf"])
         K = mix.num_classes
-        for d in ds:
+        dlist = ds + ([args.big_d] if args.big_d and name in args.big_only else [])
+        for d in dlist:
             fr = finite_run(name, mix, d)
             tf = times({"eps_test": fr["flow_eps_test"], "eps_train": fr["flow_eps_train"]}, fr["inf"])
             tr = times({"eps_test": fr["ridge_eps_test"], "eps_train": fr["ridge_eps_train"]}, fr["inf"])
@@ -103,7 +110,7 @@ def main(argv=None):
                 rows.append((name, d, c, *[tr[k][c] for k in TIMES], *[tf[k][c] for k in TIMES]))
                 conv.append((name, d, c, *[abs(tr[k][c] / tth[k][c] - 1) for k in TIMES]))
                 proxy.append((name, d, c, *[tf[k][c] / tr[k][c] for k in TIMES]))
-            if d == ds[-1]:
+            if d == dlist[-1]:
                 for c in range(K):
                     col = f"C{c}"
                     axs[0, j].semilogx(TAUS, fr["ridge_eps_test"][c], col, lw=1)
@@ -128,8 +135,9 @@ def main(argv=None):
     fig, axs = plt.subplots(1, 3, figsize=(11, 3.2))
     for i, k in enumerate(TIMES):
         for j, name in enumerate(mixes):
-            errs = [max(r[3 + i] for r in conv if r[0] == name and r[1] == d) for d in ds]
-            axs[i].loglog(ds, errs, "o-", label=name)
+            dd = sorted({r[1] for r in conv if r[0] == name})
+            errs = [max(r[3 + i] for r in conv if r[0] == name and r[1] == d) for d in dd]
+            axs[i].loglog(dd, errs, "o-", label=name)
         axs[i].loglog(ds, [0.5 * (ds[0] / d) ** 0.5 for d in ds], "k:", label="∝ d^-1/2")
         axs[i].set_title(f"|{k} theory/finite − 1| (max over classes)", fontsize=9)
         axs[i].set_xlabel("d")
