@@ -4,7 +4,8 @@
 * ``dynamics_tau_vs_sigma.png``  τ_gen,c, τ_mem,c vs σ_1/σ_2 (balanced, weak centroids);
 * ``dynamics_tau_vs_pi.png``     τ_c vs π_1 at σ_1/σ_2 = 1.1, weak vs strong (||μ||²/d = 16) centroids;
 * ``dynamics_phase.png``         sign of log τ_1/τ_2 over (σ_1/σ_2, π_1), both regimes, with the brentq reversal line;
-* ``dynamics_taumem_vs_psin.png`` τ_mem and τ_gen vs ψ_n (one class), with local exponents.
+* ``dynamics_taumem_vs_psin.png`` τ_mem and τ_gen vs ψ_n (one class), with local exponents;
+* ``dynamics_taumem_vs_nc.png``  τ_mem,c vs n_c/d in a mixture: vary ψ_n at fixed π, or π at fixed ψ_n.
 """
 
 from __future__ import annotations
@@ -163,9 +164,40 @@ def _taumem_vs_psin(outdir, quick):
     return path
 
 
+def _taumem_vs_nc(outdir, quick):
+    """Does τ_mem,c depend on the class count n_c = π_c n alone? Vary ψ_n at π = ½, and π_1 at fixed ψ_n."""
+    import matplotlib.pyplot as plt
+
+    fn = timescale_fn(GaussianMixture.create([0.5, 0.5], [4.0, 1.0]), RFModel(8.0, 2.0, 0.01, "tanh"), n_quad=1,
+                      taus=np.logspace(-3, 7, 100))
+    m = 5 if quick else 12
+    psin = np.logspace(np.log10(0.25), np.log10(8), m)
+    pis = np.linspace(0.1, 0.9, m)
+    out = phase_diagram(fn, {"psi_n": np.concatenate([psin, [2.0]]), "pi1": np.concatenate([pis, [0.5]])},
+                        progress=False)
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for c, mk in [(0, "o"), (1, "s")]:
+        nc_a = psin * 0.5
+        ax.loglog(nc_a, out["tau_mem"][:m, -1, c], f"C{c}{mk}-", ms=3, label=f"class {c}: vary ψ_n (π=½)")
+        pic = pis if c == 0 else 1 - pis
+        ax.loglog(2.0 * pic, out["tau_mem"][-1, :m, c], f"C{c}{mk}--", ms=3, mfc="none",
+                  label=f"class {c}: vary π_1 (ψ_n=2)")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="n_c / d", ylabel="τ_mem,c", title="σ = (2, 1), weak centroids, ψ_p = 8")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = outdir / "dynamics_taumem_vs_nc.png"
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def make(outdir: Path, quick: bool) -> list[Path]:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     with jax.enable_x64(True):
         return [_curves(outdir, quick), _vs_sigma(outdir, quick), _vs_pi(outdir, quick), _phase(outdir, quick),
-                _taumem_vs_psin(outdir, quick)]
+                _taumem_vs_psin(outdir, quick), _taumem_vs_nc(outdir, quick)]
