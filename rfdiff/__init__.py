@@ -60,6 +60,8 @@ from .dynamics import (
     finite_curves as finite_curves,
     iterate_gd as iterate_gd,
 )
+from .dynamics_theory import theory_curves as theory_curves
+from .phase import reversal_line as reversal_line, timescale_fn as timescale_fn
 from .sweep import merge_shards as merge_shards, phase_diagram as phase_diagram
 from .simulation import (
     TrainConfig as TrainConfig,

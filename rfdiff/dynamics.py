@@ -93,11 +93,17 @@ class ClosedForm(eqx.Module):
         return _evaluate(self.lam, self.P, self.b, taus, kind, step)
 
     @float64
-    def asymptote(self) -> jax.Array:
-        """τ → ∞ limit (f = 1/λ; also the GD limit for η < 2/λ_max), shape (X,)."""
-        if float(jnp.min(self.lam)) <= 0:
-            raise ValueError(f"U is singular (λ_min = {float(jnp.min(self.lam)):.3g}): no finite asymptote")
-        f = 1.0 / self.lam
+    def asymptote(self, rtol: float = 1e-10) -> jax.Array:
+        """τ → ∞ limit (f = 1/λ; also the GD limit for η < 2/λ_max), shape (X,).
+
+        Directions with λ ≤ rtol·λ_max get f = 0 (pseudo-inverse): V has no weight there (uᵀUu = 0 ⇒ uᵀφ = 0
+        a.s. ⇒ uᵀV = 0), e.g. saturated tanh neurons under strong centroids give numerically null U directions.
+        """
+        lmax = jnp.max(self.lam)
+        if not float(lmax) > 0:
+            raise ValueError("U has no positive eigenvalue: nothing is learned")
+        keep = self.lam > rtol * lmax
+        f = jnp.where(keep, 1.0 / jnp.where(keep, self.lam, 1.0), 0.0)
         return 1.0 + jnp.einsum("k,xkl,l->x", f, self.P, f) - 2.0 * self.b @ f
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+import weakref
 
 import jax
 import numpy as np
@@ -38,6 +39,22 @@ def shard_range(num_points: int, shard: int, num_shards: int) -> tuple[int, int]
     if num_shards < 1 or not 0 <= shard < num_shards:
         raise ValueError(f"need 0 <= shard < num_shards, got shard={shard}, num_shards={num_shards}")
     return num_points * shard // num_shards, num_points * (shard + 1) // num_shards
+
+
+_BATCHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _batched(fn):
+    """jit(vmap(fn)), cached per function object so repeated diagrams of one fn compile once."""
+    try:
+        return _BATCHED[fn]
+    except (KeyError, TypeError):
+        b = jax.jit(jax.vmap(fn))
+        try:
+            _BATCHED[fn] = b
+        except TypeError:
+            pass
+        return b
 
 
 def _axes(axes: Mapping[str, Sequence[float]]):
@@ -87,7 +104,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     ndev = len(devices)
     csize = -(-min(chunk_size, max(npts, 1)) // ndev) * ndev  # multiple of the device count
     nchunks = -(-npts // csize) if npts else 0
-    batched = jax.jit(jax.vmap(fn))
+    batched = _batched(fn)
 
     partial = None if path is None else Path(str(path) + ".partial.npz")
     results: dict[str, np.ndarray] | None = None

@@ -147,3 +147,66 @@ def test_bad_input(setup):
         closed_form(mom.U, mom.V, mom.U, mom.V_class, delta=0.1, d=prob.d)
     with pytest.raises(ValueError, match="steps"):
         iterate_gd(mom.U, mom.V, 0.01, [5, 2], delta=0.1, p=prob.p)
+
+
+# ------------------------------------------------------------------ asymptotic (ridge-time) theory
+from rfdiff.dynamics_theory import theory_curves  # noqa: E402
+from rfdiff.timescales import curve_timescales  # noqa: E402
+
+TH_MODEL = RFModel(2.0, 1.0, 0.01, "tanh")
+
+
+def test_theory_total_train_loss_identity():
+    """Σ_c π_c L_c^tr = 1 − Q1 + μ dQ1/dμ (Tr VᵀRURV = Tr VᵀRV − μ Tr VᵀR²V): checks the implicit-function
+    ε-derivatives against a finite difference in μ of the equal-point signal Q1 = Δ πᵀRπ."""
+    mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0]).with_strong_centroids([1.0, 0.5])
+    pi = np.asarray(mix.proportions)
+    for tau in (0.3, 30.0):
+        h = 1e-4
+        taus = np.array([tau / (1 + h), tau, tau / (1 - h)])  # μ = (1 ± h)/τ around μ0 = 1/τ
+        out = theory_curves(mix, TH_MODEL, np.sort(taus), n_quad=64)
+        q1 = pi @ out["signal"]  # increasing τ ⇒ decreasing μ: columns μ0(1+h), μ0, μ0(1−h)
+        mu0 = 1 / tau
+        dq1 = (q1[0] - q1[2]) / (2 * h * mu0)
+        lhs = pi @ out["loss_train"][:, 1]
+        rhs = 1 - q1[1] + mu0 * dq1
+        assert abs(lhs - rhs) < 1e-7 * max(1.0, abs(lhs)), (lhs, rhs)
+
+
+def test_theory_identical_classes_equal_single_class():
+    one = theory_curves(GaussianMixture.create([1.0], [2.0]), TH_MODEL, np.logspace(-2, 4, 7))
+    two = theory_curves(GaussianMixture.create([0.3, 0.7], [2.0, 2.0]), TH_MODEL, np.logspace(-2, 4, 7))
+    for k in ("eps_train", "eps_test"):
+        np.testing.assert_allclose(two[k], np.repeat(one[k], 2, axis=0), rtol=1e-8, atol=1e-10)
+
+
+def test_theory_matches_finite_d_ridge_closed_form():
+    """d = 120 (regime A): theory vs the exact finite-d ridge-clock closed form; gaps shrink ~ d^{-1/2}
+    (validation report), here bounded by 5% (τ_gen, τ_onset) and 15% (τ_mem, ε^tr(∞))."""
+    mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    taus = np.logspace(-3, 6, 120)
+    th = theory_curves(mix, TH_MODEL, taus)
+    prob = realise(jax.random.key(0), mix, TH_MODEL, d=120)
+    mom = train_moments(prob)
+    with jax.numpy_rank_promotion("allow"):
+        pop = population_moments(prob)
+    fc = finite_curves(prob, mom, pop)
+    inf = np.asarray(fc.asymptote()["eps_train"][:, 0])
+    cur = fc(taus, kind="ridge")
+    tf = curve_timescales(taus, cur["eps_test"], cur["eps_train"], inf)
+    tt = curve_timescales(taus, th["eps_test"], th["eps_train"], th["eps_train_inf"])
+    np.testing.assert_allclose(np.asarray(tt.tau_gen), np.asarray(tf.tau_gen), rtol=0.05)
+    np.testing.assert_allclose(np.asarray(tt.tau_onset), np.asarray(tf.tau_onset), rtol=0.05)
+    np.testing.assert_allclose(np.asarray(tt.tau_mem), np.asarray(tf.tau_mem), rtol=0.15)
+    np.testing.assert_allclose(th["eps_train_inf"], inf, rtol=0.15)
+    # the hierarchy: the high-variance class 0 generalises and memorises first, in both
+    assert tt.tau_gen[0] < tt.tau_gen[1] and tf.tau_gen[0] < tf.tau_gen[1]
+    assert tt.tau_mem[0] < tt.tau_mem[1] and tf.tau_mem[0] < tf.tau_mem[1]
+
+
+def test_theory_bad_input():
+    mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    with pytest.raises(ValueError, match="taus"):
+        theory_curves(mix, TH_MODEL, [1.0, 0.5])
+    with pytest.raises(ValueError, match="proportion"):
+        theory_curves(GaussianMixture.create([1.0, 0.0], [4.0, 1.0]), TH_MODEL, [1.0, 2.0])
