@@ -27,7 +27,7 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
     with jax.enable_x64(True):
         mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
         prob = realise(jax.random.key(0), mix, RFModel(1.0, 0.5, 0.05, "tanh"), d)
-        theory = prepare_theory(prob)
+        theory = prepare_theory(prob, k_max=16)  # explicit order: small d is below the auto check
         lr = 0.3 / theory.lam_max
         log = train_rf(prob, TrainConfig(lr=lr, steps=steps, noise="fresh", control_variate="linear", num_logs=30,
                                          n_test=500, n_eval_noise=8, dtype="float32"), progress=False)

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("theory", help="curve file (tau, eps_train, eps_test[, eps_train_inf]), e.g. theory.npz")
     p.add_argument("simulation", help="simulation log (sim.npz of `rfdiff simulate rf`) or curve file")
     p.add_argument("--out", default=None, help="output directory (default: next to the simulation file)")
+    p.add_argument("--source", choices=("finite", "theory"), default=None,
+                   help="for an `rfdiff curves` file: finite-d closed form (default if present) or d → ∞ theory")
     p.set_defaults(func=_cmd_compare)
 
     return parser
@@ -97,7 +99,7 @@ def _cmd_compare(args):
     for f in (args.theory, args.simulation):
         if not Path(f).is_file():
             raise FileNotFoundError(f"no such file: {f}")
-    theory, sim = load_curves(args.theory), load_curves(args.simulation)
+    theory, sim = load_curves(args.theory, args.source), load_curves(args.simulation)
     out = Path(args.out) if args.out else Path(args.simulation).parent
     for path in write_comparison(out, compare_timescales(theory, sim), title=f"{args.theory} vs {args.simulation}"):
         print(f"wrote {path}")

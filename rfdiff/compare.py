@@ -41,10 +41,11 @@ class Theory(NamedTuple):
     lam_max: float
 
 
-def prepare_theory(problem, *, moments=None, cache=None) -> Theory:
+def prepare_theory(problem, *, moments=None, cache=None, k_max: int | None = None) -> Theory:
     """Exact moments (``rfdiff.features``) and the closed form (``rfdiff.dynamics``) of ``problem``.
 
-    ``cache`` (path): the projected spectral data are stored there and reused when present.
+    ``cache`` (path): the projected spectral data are stored there and reused when present. ``k_max``: Mehler
+    order of the exact moments (None: automatic, which refuses strongly correlated neurons at very small d).
     """
     from .dynamics import ClosedForm, FiniteCurves, finite_curves
     from .features import population_moments, train_moments
@@ -57,8 +58,8 @@ def prepare_theory(problem, *, moments=None, cache=None) -> Theory:
             fc = FiniteCurves(cf=cf, S=jnp.asarray(a["S"]), gam2=jnp.asarray(a["gam2"]), mix_const=None,
                               num_classes=k)
         else:
-            mom = train_moments(problem) if moments is None else moments
-            fc = finite_curves(problem, mom, population_moments(problem))
+            mom = train_moments(problem, k_max=k_max) if moments is None else moments
+            fc = finite_curves(problem, mom, population_moments(problem, k_max=k_max))
             if cache is not None:
                 save_result(cache, {"lam": fc.cf.lam, "P": fc.cf.P, "b": fc.cf.b, "S": fc.S, "gam2": fc.gam2})
     return Theory(fc, float(np.max(np.asarray(fc.cf.lam))))
@@ -81,8 +82,12 @@ def theory_file(path, theory: Theory, lr: float, steps: int, num: int = 400) -> 
                                  "eps_train_inf": ["class"], "tau": ["tau"]}, "kind": "gd", "step": lr})
 
 
-def load_curves(path) -> dict:
-    """Read a curve file (theory or a TrainLog) into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf}."""
+def load_curves(path, source: str | None = None) -> dict:
+    """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None}.
+
+    Accepts a simulation TrainLog, a file of :func:`theory_file`, or the output of ``rfdiff curves`` (arrays
+    ``finite_eps_*`` / ``theory_eps_*``): ``source`` = "finite" or "theory" picks one (default: finite if present).
+    """
     a, _ = load_result(path)
     if "train_loss" in a:  # a simulation TrainLog: drop step 0 (τ = 0 is off the log grid)
         s = a["bayes_drop"]
@@ -90,11 +95,16 @@ def load_curves(path) -> dict:
         return {"tau": a["tau"][keep], "eps_train": ((a["train_loss"] - (1 - s)) / s)[keep].T,
                 "eps_test": ((a["test_loss"] - (1 - s)) / s)[keep].T, "eps_train_inf": None,
                 "lr": float(a["tau"][keep][0] / a["step"][keep][0])}
-    for name in ("tau", "eps_train", "eps_test"):
+    if source is None:
+        source = "finite" if "finite_eps_train" in a else ("theory" if "theory_eps_train" in a else "")
+    if source not in ("", "finite", "theory"):
+        raise ValueError(f"source must be 'finite' or 'theory', got {source!r}")
+    pre = f"{source}_" if source else ""
+    for name in ("tau", f"{pre}eps_train", f"{pre}eps_test"):
         if name not in a:
             raise ValueError(f"curve file {path} lacks the array '{name}'")
-    return {"tau": a["tau"], "eps_train": a["eps_train"], "eps_test": a["eps_test"],
-            "eps_train_inf": a.get("eps_train_inf")}
+    return {"tau": a["tau"], "eps_train": a[f"{pre}eps_train"], "eps_test": a[f"{pre}eps_test"],
+            "eps_train_inf": a.get(f"{pre}eps_train_inf")}
 
 
 def _times(c, inf, window):
@@ -224,7 +234,7 @@ def fresh_noise_excess(U, U_X, U_noise, lr: float, n: int, m: int, steps):
 
 
 _SIM_KEYS = {"steps", "lr", "lr_frac", "optimizer", "batch_size", "noise", "n_noise", "control_variate", "num_logs",
-             "n_test", "n_eval_noise", "seed", "dtype", "chunk", "checkpoint_every", "theory"}
+             "n_test", "n_eval_noise", "seed", "dtype", "chunk", "checkpoint_every", "theory", "mehler_order"}
 
 
 def simulate_spec(spec, out, *, resume: bool = False, progress: bool = True) -> list[Path]:
@@ -234,7 +244,8 @@ def simulate_spec(spec, out, *, resume: bool = False, progress: bool = True) -> 
     needs the exact moments), and any :class:`rfdiff.simulation.TrainConfig` field (``optimizer``, ``batch_size``,
     ``noise``, ``n_noise``, ``control_variate``, ``num_logs``, ``n_test``, ``n_eval_noise``, ``seed``, ``dtype``,
     ``chunk``, ``checkpoint_every``); ``theory = true`` (default) also writes the closed-form curves of the same
-    realisation with the same step. ``[finite]``: ``d``, ``seed`` (realisation). ``[model]``: ``psi_p``, ``psi_n``,
+    realisation with the same step; ``mehler_order`` fixes the order of the exact moments (small d).
+    ``[finite]``: ``d``, ``seed`` (realisation). ``[model]``: ``psi_p``, ``psi_n``,
     ``t``, ``activation``.
     """
     from .features import RFModel, realise
@@ -260,7 +271,8 @@ def simulate_spec(spec, out, *, resume: bool = False, progress: bool = True) -> 
                     model_s.get("activation", "tanh"))
     prob = realise(jax.random.key(int(fin.get("seed", 0))), mixture_from_spec(spec, d), model, d)
     want_theory = bool(sim.pop("theory", True))
-    theory = prepare_theory(prob) if (want_theory or "lr_frac" in sim) else None
+    k_max = sim.pop("mehler_order", None)
+    theory = prepare_theory(prob, k_max=k_max) if (want_theory or "lr_frac" in sim) else None
     lr = float(sim.pop("lr")) if "lr" in sim else float(sim.pop("lr_frac")) / theory.lam_max
     out = Path(out)
     ckpt = out / "checkpoint"

@@ -41,11 +41,13 @@ class RFScoreGrid(NamedTuple):
     activation: str
 
 
-def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = False) -> RFScoreGrid:
+def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = False,
+                    moments_kwargs: dict | None = None) -> RFScoreGrid:
     """Train one RF readout per time in ``times`` on ``problem`` (its W and training set; its own t ignored).
 
     ``config_fn(t, lam_max) -> TrainConfig`` gives the training of time t (``lam_max`` = λ_max of the exact U at
-    t, for choosing a stable GD step); exact moments are computed per time (``rfdiff.features.train_moments``).
+    t, for choosing a stable GD step); exact moments are computed per time (``rfdiff.features.train_moments``,
+    with ``moments_kwargs``, e.g. an explicit Mehler order ``k_max`` at small d).
     """
     from .features import train_moments
     from .simulation import train_rf
@@ -58,7 +60,7 @@ def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = Fal
         prob_t = eqx.tree_at(lambda pr: pr.model, problem, type(problem.model)(
             problem.model.psi_p, problem.model.psi_n, float(t), problem.model.activation))
         with jax.enable_x64(True):
-            mom = train_moments(prob_t, per_class=False)
+            mom = train_moments(prob_t, per_class=False, **(moments_kwargs or {}))
         lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])
         As.append(train_rf(prob_t, config_fn(float(t), lam_max), moments=mom, progress=progress).A)
     return RFScoreGrid(times, np.stack(As), np.asarray(problem.W), problem.model.activation)

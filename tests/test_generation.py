@@ -34,7 +34,8 @@ def test_trained_grid_and_generation(prob):
     """Per-time training runs (exact noise) give one readout per time; generation is deterministic in its key and
     lands near the data scale; memorisation of training points themselves is 1, of far-away points 0."""
     grid = train_time_grid(prob, [0.05, 0.5], lambda t, lam: TrainConfig(lr=0.5 / lam, steps=20, noise="exact",
-                                                                        dtype="float64", num_logs=2, n_test=5))
+                                                                        dtype="float64", num_logs=2, n_test=5),
+                           moments_kwargs={"k_max": 12})  # explicit Mehler order: d = 12 is below the auto check
     assert grid.A.shape == (2, prob.d, prob.p) and np.all(np.isfinite(grid.A))
     assert not np.allclose(grid.A[0], grid.A[1])
     x1 = generate(grid, jax.random.key(3), 64, t_max=3.0, num_steps=60)

@@ -24,9 +24,11 @@ DELTA = float(-np.expm1(-2 * T))
 def setup():
     mix = GaussianMixture.create([0.5, 0.5], [1.0, 4.0])
     prob = realise(jax.random.key(0), mix, RFModel(4.0, 2.0, T, "tanh"), 30)
-    mom = train_moments(prob)
-    with jax.numpy_rank_promotion("allow"):  # features.population_moments broadcasts implicitly
-        pop = population_moments(prob)
+    # explicit Mehler orders: at d = 30 the automatic order check of rfdiff.features refuses the population moments
+    # (tanh, Γ² up to 4); order 8 for the train moments (Δ|W̃W̃ᵀ| ≲ 0.02) and 16 for the population ones is far
+    # inside the accuracy the tests need (checked by the Monte Carlo test below).
+    mom = train_moments(prob, k_max=8)
+    pop = population_moments(prob, k_max=16)
     lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])
     return prob, mom, pop, lam_max
 
@@ -177,7 +179,8 @@ def test_cli_simulate_and_compare(tmp_path):
 
     spec = tmp_path / "s.toml"
     spec.write_text('[mixture]\nvariances = [4.0, 1.0]\n[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.05\n'
-                    '[finite]\nd = 16\n[simulate]\nsteps = 40\nlr_frac = 0.3\nnum_logs = 8\nn_test = 50\n')
+                    '[finite]\nd = 16\n[simulate]\nsteps = 40\nlr_frac = 0.3\nnum_logs = 8\nn_test = 50\n'
+                    'mehler_order = 16\n')
     out = tmp_path / "run"
     assert main(["simulate", "rf", str(spec), "--out", str(out), "--no-progress"]) == 0
     log = TrainLog.load(out / "sim.npz")
