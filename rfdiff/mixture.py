@@ -153,6 +153,7 @@ class GaussianMixture(eqx.Module):
         """Centroids with ``||μ_c||²/d`` given (O(1) shifts of each neuron's pre-activation)."""
         return self._with_gram(np.asarray(sq_norms_per_d, float), cosines)
 
+    @float64
     def _with_gram(self, sq, cosines):
         k = self.num_classes
         if sq.shape != (k,) or np.any(sq < 0) or not np.all(np.isfinite(sq)):
