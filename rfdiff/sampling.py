@@ -89,19 +89,23 @@ def _check_grid(t_grid) -> np.ndarray:
 
 
 class _MixtureArrays(NamedTuple):
-    log_prop: np.ndarray  # (K,)
-    cov0: np.ndarray      # (K, d) class covariance diagonals at t = 0
-    mu: np.ndarray        # (K, d) centroids
+    log_prop: jax.Array  # (K,)
+    cov0: jax.Array      # (K, d) class covariance diagonals at t = 0
+    mu: jax.Array        # (K, d) centroids
 
 
 def _mixture_arrays(mixture: GaussianMixture, centroids) -> _MixtureArrays:
-    # Concrete float64 arrays captured by the closures (cast to the state dtype inside the trace).
+    # Concrete arrays captured by the closures (cast to the state dtype inside the trace).
     mu = np.asarray(centroids, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] != mixture.num_classes:
         raise ValueError(f"centroids must have shape (K={mixture.num_classes}, d), got {mu.shape}")
     with np.errstate(divide="ignore"):
         log_prop = np.log(np.asarray(mixture.proportions, dtype=np.float64))
-    return _MixtureArrays(log_prop, np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64), mu)
+    cov0 = np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64)
+    # Copy into JAX-owned buffers: XLA then never reads from (unpadded) NumPy memory captured by the closure.
+    # (A NumPy-backed closure constant coincided with sporadic Eigen segfaults in long CPU runs.)
+    ftype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    return _MixtureArrays(*(jnp.array(a, dtype=ftype) for a in (log_prop, cov0, mu)))
 
 
 def _logits_and_precisions(arr: _MixtureArrays, x, t):
