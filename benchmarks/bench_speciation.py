@@ -3,7 +3,7 @@
     python benchmarks/bench_speciation.py [--d 1024 --n 2000 --steps 50 --repeats 3]
 
 Baseline: the same jitted sampler driven by ``rfdiff.mixture_score`` (builds the (n, K, d) array x − m_c).
-Candidate: ``rfdiff.sampling.mixture_score_fn`` (expands ||x − m_c||²_{C⁻¹} into matmuls). Both run side by
+Candidate: ``rfdiff.sampling.mixture_score_fn`` (expands ||x − m_c||²_{C⁻¹}, one fused reduction per class). Both run side by
 side in this process on the same grid and key; the ratio of median wall times is written to
 benchmarks/results/speciation.md together with the maximum difference of the final states.
 """
@@ -45,7 +45,7 @@ def main(argv=None):
             return rfdiff.mixture_score(x, t, mix32, mu)
 
     cands = {"baseline: rfdiff.mixture_score (n, K, d) broadcast": baseline,
-             "mixture_score_fn (matmuls)": mixture_score_fn(mix, mu)}
+             "mixture_score_fn (fused per-class reductions)": mixture_score_fn(mix, mu)}
     ts = geometric_grid(8.0, 1e-2, args.steps)
     times, finals = {}, {}
     for name, f in cands.items():
