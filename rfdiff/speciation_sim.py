@@ -234,7 +234,7 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
     theory_method = "gaussian" if k == 2 else "exact"
     out = {"ratio": r, "proportions": np.zeros((r.size, k)), "theory": np.zeros((r.size, k))}
     # smooth theory curve for plots
-    fine = np.geomspace(1.0, max(r.max(), 2.0), 40 if k == 2 else 12)
+    fine = np.geomspace(1.0, max(r.max(), 2.0), 25 if k == 2 else 10)
     out["ratio_fine"] = fine
     out["theory_fine"] = np.array([speciation_times(
         GaussianMixture.create(proportions_long_tail(k, float(f)) if f > 1 else np.full(k, 1.0 / k),
