@@ -25,8 +25,8 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
     d = 256 if quick else 1024
     with jax.enable_x64(True):
         res = speciation_vs_ratio(_two_class(0.5), d, [1.0, 10.0] if quick else [1.0, 10.0, 100.0, 1000.0],
-                                  theta=0.9, n=600 if quick else 1000, min_minority=0 if quick else 15,
-                                  t_min=2e-2, num_steps=150 if quick else 300, seed=1)
+                                  theta=0.9, n=1200 if quick else 1000, min_minority=0 if quick else 15,
+                                  t_min=2e-2, num_steps=200 if quick else 300, seed=1)
         p1 = plot_times_vs_ratio(res, outdir / "speciation_times.png",
                                  title=f"per-class speciation time, d = {d}, θ = 0.9")
         # φ_c(t) at ratio 10 (π_min = 1/11): theory curves and cloning points
