@@ -25,8 +25,8 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
     d = 256 if quick else 1024
     with jax.enable_x64(True):
         res = speciation_vs_ratio(_two_class(0.5), d, [1.0, 10.0] if quick else [1.0, 10.0, 100.0, 1000.0],
-                                  theta=0.9, n=600 if quick else 2000, min_minority=0 if quick else 40,
-                                  t_min=1e-2, num_steps=150 if quick else 400, seed=1)
+                                  theta=0.9, n=1200 if quick else 1000, min_minority=0 if quick else 15,
+                                  t_min=2e-2, num_steps=200 if quick else 300, seed=1)
         p1 = plot_times_vs_ratio(res, outdir / "speciation_times.png",
                                  title=f"per-class speciation time, d = {d}, θ = 0.9")
         # φ_c(t) at ratio 10 (π_min = 1/11): theory curves and cloning points
@@ -35,8 +35,8 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
         phi = sp.posterior_statistic(mix, t, d, "clone", "gaussian")
         mu = mix.centroids(jax.random.key(3), d)
         cts = 0.5 * np.log(d) + np.array([1.0, 0.5, 0.0, -0.5, -1.0] if quick else np.linspace(1.2, -1.2, 9))
-        cl = cloning(mixture_score_fn(mix, mu), mix, mu, jax.random.key(4), geometric_grid(8.0, 1e-2, 150 if quick else 300),
-                     cts, n=300 if quick else 1500, t_end=0.3)
+        cl = cloning(mixture_score_fn(mix, mu), mix, mu, jax.random.key(4), geometric_grid(8.0, 2e-2, 150 if quick else 300),
+                     cts, n=300 if quick else 800, t_end=1.0)
         p2 = plot_phi(t, phi, outdir / "speciation_phi.png", clone=cl,
                       title=f"clone agreement φ_c(t), ratio 10, d = {d}")
     return [p1, p2]

@@ -130,7 +130,7 @@ def _cmd_speciation(args) -> int:
             n=int(args.n if args.n is not None else cfg.get("n_trajectories", 4000)),
             min_minority=int(cfg.get("min_minority", 0)), t_max=float(cfg.get("t_max", 8.0)),
             t_min=float(cfg.get("t_min", 1e-3)), num_steps=int(cfg.get("num_steps", 300)),
-            chunk=int(cfg.get("chunk", 4096)), method=str(cfg.get("method", "euler")),
+            chunk=int(cfg.get("chunk", 4096)), method=str(cfg.get("method", "exponential")),
             seed=int(cfg.get("seed", spec.get("finite", {}).get("seed", 0))),
             checkpoint_dir=out.with_suffix(".ckpt"), progress=True)
     dims = {"ratio": ["ratio"], "proportions": ["ratio", "class"], "theory": ["ratio", "class"],

@@ -89,27 +89,30 @@ def _check_grid(t_grid) -> np.ndarray:
 
 
 class _MixtureArrays(NamedTuple):
-    log_prop: np.ndarray  # (K,)
-    cov0: np.ndarray      # (K, d) class covariance diagonals at t = 0
-    mu: np.ndarray        # (K, d) centroids
+    log_prop: jax.Array  # (K,)
+    cov0: jax.Array      # (K, d) class covariance diagonals at t = 0
+    mu: jax.Array        # (K, d) centroids
 
 
 def _mixture_arrays(mixture: GaussianMixture, centroids) -> _MixtureArrays:
-    # Concrete float64 arrays captured by the closures (cast to the state dtype inside the trace).
+    # Concrete arrays captured by the closures (cast to the state dtype inside the trace).
     mu = np.asarray(centroids, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] != mixture.num_classes:
         raise ValueError(f"centroids must have shape (K={mixture.num_classes}, d), got {mu.shape}")
     with np.errstate(divide="ignore"):
         log_prop = np.log(np.asarray(mixture.proportions, dtype=np.float64))
-    return _MixtureArrays(log_prop, np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64), mu)
+    cov0 = np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64)
+    # Copy into JAX-owned buffers: XLA then never reads from (unpadded) NumPy memory captured by the closure.
+    # (A NumPy-backed closure constant coincided with sporadic Eigen segfaults in long CPU runs.)
+    ftype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    return _MixtureArrays(*(jnp.array(a, dtype=ftype) for a in (log_prop, cov0, mu)))
 
 
 def _logits_and_precisions(arr: _MixtureArrays, x, t):
     """Unnormalised log P(c|x_t) (n, K) and the precisions 1/C_c(t) (K, d), by matmuls.
 
-    ||x − m_c||²_{C⁻¹} is expanded as (x²)·C⁻¹ − 2 x·(m_c C⁻¹) + m_c·(m_c C⁻¹): no (n, K, d) temporary, so
-    many trajectories fit in memory at d ~ 10⁴. Identical precisions give bit-identical ||x||² terms, so
-    class differences do not suffer from their cancellation.
+    ||x − m_c||²_{C⁻¹} is expanded as (x²)·C⁻¹ − 2 x·(m_c C⁻¹) + m_c·(m_c C⁻¹), one fused reduction per class:
+    no (n, K, d) temporary, so many trajectories fit in memory at d ~ 10⁴.
     """
     dt = x.dtype
     e2t = jnp.exp(-2.0 * t)
@@ -118,8 +121,17 @@ def _logits_and_precisions(arr: _MixtureArrays, x, t):
     m = jnp.exp(-t) * jnp.asarray(arr.mu, dt)  # (K, d)
     mp = m * prec
     const = jnp.asarray(arr.log_prop, dt) - 0.5 * jnp.sum(m * mp, axis=-1) + 0.5 * jnp.sum(jnp.log(prec), axis=-1)
-    logits = const[None, :] - 0.5 * ((x * x) @ prec.T) + x @ mp.T  # (n, K)
-    return logits, prec, mp
+    # one fused multiply-reduce per class instead of thin (n, d) @ (d, K) dots: XLA's CPU dot for N = K = 2
+    # crashed sporadically (Eigen segfault) in long runs; K is small and static, so this loop is cheap.
+    x2 = x * x
+    quad = jnp.stack([jnp.sum(x2 * prec[c][None, :] - 2.0 * x * mp[c][None, :], axis=-1)
+                      for c in range(prec.shape[0])], axis=-1)  # (n, K)
+    return const[None, :] - 0.5 * quad, prec, mp
+
+
+def _mix_rows(post, rows):
+    """Σ_c post[:, c] rows[c] for post (n, K), rows (K, d), without a dot (see above)."""
+    return sum(post[:, c][:, None] * rows[c][None, :] for c in range(rows.shape[0]))
 
 
 def mixture_score_fn(mixture: GaussianMixture, centroids) -> ScoreFn:
@@ -132,7 +144,7 @@ def mixture_score_fn(mixture: GaussianMixture, centroids) -> ScoreFn:
     def score(x, t):
         logits, prec, mp = _logits_and_precisions(arr, x, t.astype(x.dtype))
         post = jax.nn.softmax(logits, axis=-1)  # (n, K)
-        return -x * (post @ prec) + post @ mp
+        return -x * _mix_rows(post, prec) + _mix_rows(post, mp)
 
     return score
 

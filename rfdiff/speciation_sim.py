@@ -58,7 +58,7 @@ def _check_pos_int(name, v, minimum=1):
 
 
 def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_grid, n: int, *,
-                        chunk: int = 4096, method: str = "euler", dtype=jnp.float32,
+                        chunk: int = 4096, method: str = "exponential", dtype=jnp.float32,
                         checkpoint_dir: str | Path | None = None, progress: bool = False
                         ) -> PosteriorTrajectories:
     """Backward-SDE trajectories from N(0, I_d) with their class posteriors at every time of ``t_grid[1:]``.
@@ -154,7 +154,7 @@ def posterior_speciation_times(traj: PosteriorTrajectories, theta: float = 0.9, 
 
 
 def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_times, n: int, *,
-            n_clones: int = 2, t_end: float | None = None, method: str = "euler", dtype=jnp.float32,
+            n_clones: int = 2, t_end: float | None = None, method: str = "exponential", dtype=jnp.float32,
             n_boot: int = 200, seed: int = 0) -> dict:
     """Cloning protocol: φ_c(t) at each clone time, with bootstrap standard errors over parents.
 
@@ -210,7 +210,7 @@ def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_ti
 
 def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: float = 0.9, simulate: bool = True,
                         n: int = 4000, min_minority: int = 0, t_max: float = 8.0, t_min: float = 1e-3, num_steps: int = 300,
-                        chunk: int = 4096, method: str = "euler", seed: int = 0, n_boot: int = 200,
+                        chunk: int = 4096, method: str = "exponential", seed: int = 0, n_boot: int = 200,
                         checkpoint_dir: str | Path | None = None, progress: bool = False) -> dict:
     """Per-class t_S,c against the imbalance ratio r = π_max/π_min: theory and (optionally) simulation.
 
@@ -234,7 +234,7 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
     theory_method = "gaussian" if k == 2 else "exact"
     out = {"ratio": r, "proportions": np.zeros((r.size, k)), "theory": np.zeros((r.size, k))}
     # smooth theory curve for plots
-    fine = np.geomspace(1.0, max(r.max(), 2.0), 40 if k == 2 else 12)
+    fine = np.geomspace(1.0, max(r.max(), 2.0), 25 if k == 2 else 10)
     out["ratio_fine"] = fine
     out["theory_fine"] = np.array([speciation_times(
         GaussianMixture.create(proportions_long_tail(k, float(f)) if f > 1 else np.full(k, 1.0 / k),
@@ -254,7 +254,8 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
             continue
         mu = mix.centroids(jax.random.fold_in(jax.random.key(seed), 2 * i), d)
         n_i = max(int(n), int(np.ceil(min_minority / props.min())))
-        ck = None if checkpoint_dir is None else Path(checkpoint_dir) / f"r{ri:g}_s{seed}_n{n_i}_N{num_steps}_d{d}"
+        ck = (None if checkpoint_dir is None
+              else Path(checkpoint_dir) / f"r{ri:g}_s{seed}_n{n_i}_N{num_steps}_d{d}_{method}")
         key_i = jax.random.fold_in(jax.random.key(seed), 2 * i + 1)
         tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, key_i, ts, n_i, chunk=chunk, method=method,
                                  checkpoint_dir=ck, progress=progress)
