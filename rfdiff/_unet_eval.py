@@ -101,8 +101,9 @@ class Classifier(eqx.Module):
 
     def __init__(self, key, d: int, hidden: int = 128, features: int = 32, num_classes: int = 10):
         k1, k2, k3 = jax.random.split(key, 3)
-        self.layers = (eqx.nn.Linear(d, hidden, key=k1), eqx.nn.Linear(hidden, features, key=k2),
-                       eqx.nn.Linear(features, num_classes, key=k3))
+        f32 = jnp.float32  # float32 weights even when jax_enable_x64 is on
+        self.layers = (eqx.nn.Linear(d, hidden, key=k1, dtype=f32), eqx.nn.Linear(hidden, features, key=k2, dtype=f32),
+                       eqx.nn.Linear(features, num_classes, key=k3, dtype=jnp.float32))
 
     def features(self, x):
         return jax.nn.gelu(self.layers[1](jax.nn.gelu(self.layers[0](x.reshape(-1)))))
@@ -118,7 +119,7 @@ def train_classifier(images, labels, test_images, test_labels, *, epochs: int = 
     y = jnp.asarray(labels, dtype=jnp.int32)
     key = jax.random.key(seed)
     key, sub = jax.random.split(key)
-    model = Classifier(sub, x.shape[1])
+    model = eqx.filter_jit(Classifier)(sub, x.shape[1])  # one compile instead of many eager initialiser ops
     opt = optax.adam(lr)
     state = opt.init(eqx.filter(model, eqx.is_array))
 
@@ -128,9 +129,11 @@ def train_classifier(images, labels, test_images, test_labels, *, epochs: int = 
             logits = jax.vmap(m)(xb)
             return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
         g = eqx.filter_grad(loss)(model)
-        upd, state = opt.update(g, state, eqx.filter(model, eqx.is_array))
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes a float with an int32 step count
+            upd, state = opt.update(g, state, eqx.filter(model, eqx.is_array))
         return eqx.apply_updates(model, upd), state
 
+    batch = min(batch, len(x))
     nb = len(x) // batch
     for _ in range(epochs):
         key, sub = jax.random.split(key)
@@ -150,7 +153,7 @@ def load_or_train_classifier(cache: Path, d: int, train_fn):
     if cache.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("d") == d:
-            skeleton = Classifier(jax.random.key(0), d)
+            skeleton = eqx.filter_eval_shape(Classifier, jax.random.key(0), d)
             with open(cache, "rb") as fh:
                 return eqx.tree_deserialise_leaves(fh, skeleton), meta
     model, acc = train_fn()

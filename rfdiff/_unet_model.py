@@ -47,12 +47,12 @@ class _ResBlock(eqx.Module):
 
     def __init__(self, cin: int, cout: int, tdim: int, key):
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        self.norm1 = eqx.nn.GroupNorm(_groups(cin), cin)
-        self.conv1 = eqx.nn.Conv2d(cin, cout, 3, padding=1, key=k1)
-        self.temb = eqx.nn.Linear(tdim, cout, key=k2)
-        self.norm2 = eqx.nn.GroupNorm(_groups(cout), cout)
-        self.conv2 = eqx.nn.Conv2d(cout, cout, 3, padding=1, key=k3)
-        self.skip = eqx.nn.Conv2d(cin, cout, 1, key=k4) if cin != cout else None
+        self.norm1 = eqx.nn.GroupNorm(_groups(cin), cin, dtype=jnp.float32)
+        self.conv1 = eqx.nn.Conv2d(cin, cout, 3, padding=1, key=k1, dtype=jnp.float32)
+        self.temb = eqx.nn.Linear(tdim, cout, key=k2, dtype=jnp.float32)
+        self.norm2 = eqx.nn.GroupNorm(_groups(cout), cout, dtype=jnp.float32)
+        self.conv2 = eqx.nn.Conv2d(cout, cout, 3, padding=1, key=k3, dtype=jnp.float32)
+        self.skip = eqx.nn.Conv2d(cin, cout, 1, key=k4, dtype=jnp.float32) if cin != cout else None
 
     def __call__(self, x, temb):
         h = self.conv1(jax.nn.silu(self.norm1(x)))
@@ -90,14 +90,15 @@ class UNet(eqx.Module):
         tdim = int(tdim or 4 * channels[0])
         keys = iter(jax.random.split(key, 4 * len(channels) + 6))
         self.tdim = tdim
-        self.conv_in = eqx.nn.Conv2d(1, channels[0], 3, padding=1, key=next(keys))
-        self.t_mlp = (eqx.nn.Linear(channels[0], tdim, key=next(keys)), eqx.nn.Linear(tdim, tdim, key=next(keys)))
+        self.conv_in = eqx.nn.Conv2d(1, channels[0], 3, padding=1, key=next(keys), dtype=jnp.float32)
+        self.t_mlp = (eqx.nn.Linear(channels[0], tdim, key=next(keys), dtype=jnp.float32),
+                      eqx.nn.Linear(tdim, tdim, key=next(keys), dtype=jnp.float32))
         down, ds = [], []
         cprev = channels[0]
         for i, c in enumerate(channels):
             down.append(_ResBlock(cprev, c, tdim, next(keys)))
             if i < len(channels) - 1:
-                ds.append(eqx.nn.Conv2d(c, c, 3, stride=2, padding=1, key=next(keys)))
+                ds.append(eqx.nn.Conv2d(c, c, 3, stride=2, padding=1, key=next(keys), dtype=jnp.float32))
             cprev = c
         self.down, self.downsample = tuple(down), tuple(ds)
         self.mid = _ResBlock(cprev, cprev, tdim, next(keys))
@@ -106,11 +107,11 @@ class UNet(eqx.Module):
             c = channels[i]
             up.append(_ResBlock(cprev + c, c, tdim, next(keys)))
             if i > 0:
-                uc.append(eqx.nn.Conv2d(c, channels[i - 1], 3, padding=1, key=next(keys)))
+                uc.append(eqx.nn.Conv2d(c, channels[i - 1], 3, padding=1, key=next(keys), dtype=jnp.float32))
             cprev = c if i == 0 else channels[i - 1]
         self.up, self.upconv = tuple(up), tuple(uc)
-        self.norm_out = eqx.nn.GroupNorm(_groups(channels[0]), channels[0])
-        self.conv_out = eqx.nn.Conv2d(channels[0], 1, 3, padding=1, key=next(keys))
+        self.norm_out = eqx.nn.GroupNorm(_groups(channels[0]), channels[0], dtype=jnp.float32)
+        self.conv_out = eqx.nn.Conv2d(channels[0], 1, 3, padding=1, key=next(keys), dtype=jnp.float32)
 
     def _embed(self, s):
         half = self.conv_in.out_channels // 2

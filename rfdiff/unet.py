@@ -156,45 +156,67 @@ def _optimizer(cfg):
     return optax.adam(cfg.lr)
 
 
+@eqx.filter_jit
+def _init_model_and_opt(key, cfg: UNetConfig):
+    # one compiled call instead of dozens of eagerly dispatched (and separately compiled) initialiser ops
+    model = UNet(key, cfg.channels, cfg.image_size)
+    return model, _optimizer(cfg).init(eqx.filter(model, eqx.is_array))
+
+
 def _init_state(cfg):
     key = jax.random.key(cfg.seed)
     key, sub = jax.random.split(key)
-    model = UNet(sub, cfg.channels, cfg.image_size)
-    return model, _optimizer(cfg).init(eqx.filter(model, eqx.is_array)), key, 0
+    model, opt_state = _init_model_and_opt(sub, cfg)
+    return model, opt_state, key, 0
 
 
-def _save_state(path: Path, state) -> None:
+def _save_state(path: Path, state, running=(0.0, 0)) -> None:
+    # the running mean of the minibatch loss since the last evaluation is part of the state, so a resumed
+    # run reports the same value as an uninterrupted one
     model, opt_state, key, step = state
     buf = _io.BytesIO()
-    eqx.tree_serialise_leaves(buf, (model, opt_state, jax.random.key_data(key), np.asarray(step, np.int64)))
+    eqx.tree_serialise_leaves(buf, (model, opt_state, jax.random.key_data(key), np.asarray(step, np.int64),
+                                    np.asarray(running[0], np.float64), np.asarray(running[1], np.int64)))
     atomic_write_bytes(path, buf.getvalue())
 
 
 def _load_state(path: Path, cfg):
+    """(model, opt_state, key, step), (running loss sum, count) from a checkpoint file."""
     model, opt_state, key, _ = _init_state(cfg)
     with open(path, "rb") as fh:
-        model, opt_state, kd, step = eqx.tree_deserialise_leaves(
-            fh, (model, opt_state, jax.random.key_data(key), np.asarray(0, np.int64)))
-    return model, opt_state, jax.random.wrap_key_data(jnp.asarray(kd)), int(step)
+        model, opt_state, kd, step, rs, rn = eqx.tree_deserialise_leaves(
+            fh, (model, opt_state, jax.random.key_data(key), np.asarray(0, np.int64), np.asarray(0.0),
+                 np.asarray(0, np.int64)))
+    return (model, opt_state, jax.random.wrap_key_data(jnp.asarray(kd)), int(step)), (float(rs), int(rn))
 
 
-def _make_train_step(cfg, x_train, alpha_bar):
-    opt = _optimizer(cfg)
-    dtype = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
-    n = x_train.shape[0]
+def _dtype(cfg):
+    return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
-    @eqx.filter_jit
-    def step(model, opt_state, key):
-        key, kb, kk, ke = jax.random.split(key, 4)
-        xb = x_train[jax.random.randint(kb, (cfg.batch_size,), 0, n)]
-        k = jax.random.randint(kk, (cfg.batch_size,), 1, cfg.num_steps + 1)
-        eps = jax.random.normal(ke, xb.shape, dtype=jnp.float32)
-        loss, g = eqx.filter_value_and_grad(
-            lambda m: eps_loss(m, xb, k, eps, alpha_bar, cfg.num_steps, dtype).mean())(model)
-        upd, opt_state = opt.update(g, opt_state, eqx.filter(model, eqx.is_array))
-        return eqx.apply_updates(model, upd), opt_state, key, loss
 
-    return step
+# Module-level jitted functions with the (hashable, frozen) config static: repeated or resumed runs in one
+# process reuse the compiled code.
+@eqx.filter_jit
+def _train_step(model, opt_state, key, x_train, alpha_bar, cfg: UNetConfig):
+    key, kb, kk, ke = jax.random.split(key, 4)
+    xb = x_train[jax.random.randint(kb, (cfg.batch_size,), 0, x_train.shape[0])]
+    k = jax.random.randint(kk, (cfg.batch_size,), 1, cfg.num_steps + 1)
+    eps = jax.random.normal(ke, xb.shape, dtype=jnp.float32)
+    loss, g = eqx.filter_value_and_grad(
+        lambda m: eps_loss(m, xb, k, eps, alpha_bar, cfg.num_steps, _dtype(cfg)).mean())(model)
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes a float with an int32 count
+        upd, opt_state = _optimizer(cfg).update(g, opt_state, eqx.filter(model, eqx.is_array))
+    return eqx.apply_updates(model, upd), opt_state, key, loss
+
+
+@eqx.filter_jit
+def _eval_loss(model, x, k, eps, alpha_bar, cfg: UNetConfig):
+    return eps_loss(model, x, k, eps, alpha_bar, cfg.num_steps, _dtype(cfg))
+
+
+@eqx.filter_jit
+def _eval_sample(model, noise, alpha_bar, cfg: UNetConfig):
+    return ddim_sample(model, noise, alpha_bar, cfg.num_steps, cfg.sample_steps, True, _dtype(cfg))
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -210,15 +232,18 @@ class _Evaluator:
         self.s_ref = ev.gaussian_reference(data["cov_eigenvalues"], self.t)  # (K, n_t)
         key = jax.random.key(cfg.seed + 10_007)  # evaluation noise, independent of the training stream
         k1, k2, k3 = jax.random.split(key, 3)
-        self.eps_tr = jax.random.normal(k1, (cfg.loss_draws, len(self.k)) + data["x_train"].shape, jnp.float32)
-        self.eps_te = jax.random.normal(k2, (cfg.loss_draws, len(self.k)) + data["x_test"].shape, jnp.float32)
-        self.noise = jax.random.normal(k3, (cfg.n_samples, 1, cfg.image_size, cfg.image_size), jnp.float32)
+        # host copies: slicing numpy arrays dispatches no (separately compiled) device ops
+        self.eps_tr = np.asarray(jax.random.normal(k1, (cfg.loss_draws, len(self.k)) + data["x_train"].shape,
+                                                   jnp.float32))
+        self.eps_te = np.asarray(jax.random.normal(k2, (cfg.loss_draws, len(self.k)) + data["x_test"].shape,
+                                                   jnp.float32))
+        self.noise = np.asarray(jax.random.normal(k3, (cfg.n_samples, 1, cfg.image_size, cfg.image_size),
+                                                  jnp.float32))
         xa, ya = data["all_train"]
         xt, yt = data["all_test"]
         self.clf, self.clf_meta = ev.load_or_train_classifier(
             classifier_cache, xa[0].size, lambda: ev.train_classifier(xa, ya, xt, yt, seed=cfg.seed))
         self.feat = jax.jit(jax.vmap(self.clf.features))
-        self.dtype = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
         kk = len(cfg.classes)
         ft = np.asarray(self.feat(jnp.asarray(data["x_test"])))
         self.test_feat = [ft[data["y_test"] == c] for c in range(kk)]
@@ -226,10 +251,6 @@ class _Evaluator:
         # floor of the distance at this sample size: real training images of the class vs test images
         self.cfd_reference = np.array([ev.frechet_distance(ftr[data["y_train"] == c], self.test_feat[c])
                                        for c in range(kk)])
-        self._loss = eqx.filter_jit(lambda m, x, k, e: eps_loss(m, x, k, e, self.alpha_bar, cfg.num_steps,
-                                                                self.dtype))
-        self._sample = eqx.filter_jit(lambda m, z: ddim_sample(m, z, self.alpha_bar, cfg.num_steps,
-                                                               cfg.sample_steps, True, self.dtype))
 
     def _class_loss(self, model, x, y, eps):
         kk = len(self.cfg.classes)
@@ -238,9 +259,9 @@ class _Evaluator:
             per = np.zeros(len(x))
             for r in range(eps.shape[0]):
                 for s in range(0, len(x), 256):
-                    xb = jnp.asarray(x[s:s + 256])
-                    per[s:s + 256] += np.asarray(self._loss(model, xb, jnp.full((len(xb),), int(k)),
-                                                            eps[r, j, s:s + 256]))
+                    xb = x[s:s + 256]
+                    per[s:s + 256] += np.asarray(_eval_loss(model, xb, np.full(len(xb), k, np.int32),
+                                                             eps[r, j, s:s + 256], self.alpha_bar, self.cfg))
             per /= eps.shape[0]
             out[:, j] = [per[y == c].mean() for c in range(kk)]
         return out
@@ -250,7 +271,8 @@ class _Evaluator:
         kk = len(self.cfg.classes)
         ltr = self._class_loss(model, d["x_train"], d["y_train"], self.eps_tr)
         lte = self._class_loss(model, d["x_test"], d["y_test"], self.eps_te)
-        samples = np.concatenate([np.asarray(self._sample(model, self.noise[s:s + 256]))
+        samples = np.concatenate([np.asarray(_eval_sample(model, self.noise[s:s + 256], self.alpha_bar,
+                                                                             self.cfg))
                                   for s in range(0, self.cfg.n_samples, 256)])
         rep = memorization_report(samples.reshape(len(samples), -1), d["x_train"].reshape(len(d["x_train"]), -1),
                                   d["y_train"], kk, seed=self.cfg.seed)
@@ -313,7 +335,8 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
             {"predicted_order": order.tolist(), "rule": rule})
     alpha_bar = jnp.asarray(make_schedule(cfg.schedule, cfg.num_steps), dtype=jnp.float32)
     x_train = jnp.asarray(data["x_train"])
-    state = _load_state(latest, cfg) if (resume and latest.is_file()) else _init_state(cfg)
+    state, (running, n_running) = (_load_state(latest, cfg) if (resume and latest.is_file())
+                                   else (_init_state(cfg), (0.0, 0)))
     model, opt_state, key, step = state
     rows: dict[str, list] = {k: [] for k in _PER_CKPT}
     if resume and (out / "metrics.npz").is_file():
@@ -322,17 +345,15 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
         rows = {k: list(arrays[k][keep]) for k in _PER_CKPT}
     cache = Path(classifier_cache or cfg.classifier_cache or out / "classifier.eqx")
     evaluator = _Evaluator(cfg, data, alpha_bar, cache)
-    train_step = _make_train_step(cfg, x_train, alpha_bar)
     evals = [int(s) for s in eval_steps(cfg) if s > step]
     stop = min(cfg.train_steps, stop_at if stop_at is not None else cfg.train_steps)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=stop, initial=step, disable=not progress, desc="unet", unit="step")
-    running, n_running = 0.0, 0
     wall0 = rows["wall"][-1] if rows["wall"] else 0.0
     t_seg = time.perf_counter()
     while step < stop:
-        model, opt_state, key, loss = train_step(model, opt_state, key)
+        model, opt_state, key, loss = _train_step(model, opt_state, key, x_train, alpha_bar, cfg)
         step += 1
         running, n_running = running + float(loss), n_running + 1
         bar.update(1)
@@ -351,7 +372,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
             _save_state(out / "ckpt" / f"step_{step:07d}.eqx", (model, opt_state, key, step))
             _save_state(latest, (model, opt_state, key, step))
         elif step % cfg.checkpoint_every == 0 or step == stop:
-            _save_state(latest, (model, opt_state, key, step))
+            _save_state(latest, (model, opt_state, key, step), (running, n_running))
     bar.close()
     if progress:
         print(f"unet: step {step}/{cfg.train_steps} in {time.perf_counter() - t_start:.0f} s -> {out}")
