@@ -36,4 +36,12 @@ from .mixture import (
     proportions_step as proportions_step,
 )
 
+from .io import (
+    ClassStatistics as ClassStatistics,
+    class_statistics as class_statistics,
+    imbalanced_subset as imbalanced_subset,
+    load_fashion_mnist as load_fashion_mnist,
+    predicted_order as predicted_order,
+)
+
 __version__ = "0.1.0"

@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, load_result
 
 __all__ = ["gaussian_reference", "normalised_error", "first_crossing", "frechet_distance", "Classifier",
-           "train_classifier", "load_or_train_classifier"]
+           "train_classifier", "load_or_train_classifier", "summarise"]
 
 
 def gaussian_reference(cov_eigenvalues, t) -> np.ndarray:
@@ -163,3 +163,37 @@ def load_or_train_classifier(cache: Path, d: int, train_fn):
     meta = {"d": d, "test_accuracy": acc}
     atomic_write_bytes(meta_path, json.dumps(meta).encode())
     return model, meta
+
+
+def summarise(outdir) -> dict[str, Any]:
+    """Per-class times from a results directory: τ_gen,c, τ_onset,c, τ_best,c (per loss time; arrays (K, n_t)),
+    τ_mem,c (samples, (K,)), the measured orders (first first; None where unresolved: no crossing or a tie)
+    and the predicted order."""
+    arrays, attrs = load_result(Path(outdir) / "metrics.npz")
+    steps = arrays["step"].astype(np.float64)
+    kk, nt = arrays["eps_test"].shape[1:]
+    tau_gen = np.array([[first_crossing(steps, arrays["eps_test"][:, c, j],
+                                           (1.0 + np.nanmin(arrays["eps_test"][:, c, j])) / 2)
+                         for j in range(nt)] for c in range(kk)])
+    tau_onset = np.array([[first_crossing(steps, arrays["eps_train"][:, c, j], -1.0) for j in range(nt)]
+                          for c in range(kk)])
+    tau_mem = np.array([first_crossing(steps, arrays["mem_fraction"][:, c], 0.5, "above") for c in range(kk)])
+    # checkpoint of the best test error (reference §5.3 "also recorded"): after it, fitting the training set
+    # costs test error; NaN when the minimum is at the last checkpoint (not yet turned)
+    best = np.nanargmin(np.where(np.isfinite(arrays["eps_test"]), arrays["eps_test"], np.inf), axis=0)  # (K, n_t)
+    tau_best = np.where(best < len(steps) - 1, steps[best], np.nan)
+    classes = np.asarray(attrs["coords"]["class"])
+
+    def order(tau):
+        # None when the order is unresolved: a class never crosses, or two classes cross at the same checkpoint
+        if not np.all(np.isfinite(tau)) or len(np.unique(tau)) < len(tau):
+            return None
+        return classes[np.argsort(tau, kind="stable")].tolist()
+
+    return {"classes": classes.tolist(), "times": attrs["coords"]["time"], "tau_gen": tau_gen,
+            "tau_onset": tau_onset, "tau_mem": tau_mem, "tau_best": tau_best, "order_mem": order(tau_mem),
+            "order_best": [order(tau_best[:, j]) for j in range(nt)],
+            "order_gen": [order(tau_gen[:, j]) for j in range(nt)],
+            "order_onset": [order(tau_onset[:, j]) for j in range(nt)],
+            "predicted_order": attrs["predicted_order"], "rule": attrs["rule"], "stats": attrs["stats"],
+            "arrays": arrays, "attrs": attrs}

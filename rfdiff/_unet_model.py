@@ -179,27 +179,31 @@ def eps_loss(model: UNet, x0, k, eps, alpha_bar, num_steps: int, dtype=jnp.float
     return jnp.mean((pred - eps) ** 2, axis=(1, 2, 3))
 
 
+@eqx.filter_jit
+def _ddim_step(net, x, k, kp, ab, num_steps: int, clip: bool, dtype):
+    s = jnp.full((x.shape[0],), k, dtype=jnp.float32) / num_steps
+    eps = jax.vmap(net)(x.astype(dtype), s.astype(dtype)).astype(jnp.float32)
+    x0 = (x - jnp.sqrt(1.0 - ab[k]) * eps) / jnp.sqrt(ab[k])
+    x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
+    return jnp.sqrt(ab[kp]) * x0 + jnp.sqrt(1.0 - ab[kp]) * eps
+
+
 def ddim_sample(model: UNet, noise, alpha_bar, num_steps: int, sample_steps: int = 50, clip: bool = True,
                 dtype=jnp.float32):
     """Deterministic DDIM (η = 0) from ``noise`` (B, 1, H, W) with ``sample_steps`` evenly spaced steps.
 
     x̂_0 = (x_k − √(1−ᾱ_k) ε̂)/√ᾱ_k (clipped to [−1, 1] when ``clip``), x_{k'} = √ᾱ_{k'} x̂_0 + √(1−ᾱ_{k'}) ε̂.
-    The last step returns x̂_0 at k' = 0.
+    The last step returns x̂_0 at k' = 0. The steps run as a Python loop over one compiled step (k, k' traced):
+    on CPU, XLA runs the convolutions of a ``lax.scan`` body about 10x slower than the same step jitted alone
+    (measured: benchmarks/results/unet.md).
     """
     if not 1 <= sample_steps <= num_steps:
         raise ValueError(f"sample_steps must be in [1, {num_steps}], got {sample_steps}")
     ks = np.unique(np.round(np.linspace(num_steps, 0, sample_steps + 1)).astype(np.int64))[::-1]
     net = _cast(model, dtype) if dtype != jnp.float32 else model
     ab = jnp.asarray(alpha_bar, dtype=jnp.float32)
-
-    def step(x, kk):
-        k, kp = kk[0], kk[1]
-        s = jnp.full((x.shape[0],), k, dtype=jnp.float32) / num_steps
-        eps = jax.vmap(net)(x.astype(dtype), s.astype(dtype)).astype(jnp.float32)
-        x0 = (x - jnp.sqrt(1.0 - ab[k]) * eps) / jnp.sqrt(ab[k])
-        x0 = jnp.clip(x0, -1.0, 1.0) if clip else x0
-        return jnp.sqrt(ab[kp]) * x0 + jnp.sqrt(1.0 - ab[kp]) * eps, None
-
-    pairs = jnp.asarray(np.stack([ks[:-1], ks[1:]], axis=1))
-    x, _ = jax.lax.scan(step, noise.astype(jnp.float32), pairs)
+    x = jnp.asarray(noise, dtype=jnp.float32)
+    for k, kp in zip(ks[:-1], ks[1:]):
+        # k, k' as arrays, so they are traced and the step compiles once
+        x = _ddim_step(net, x, jnp.asarray(k, jnp.int32), jnp.asarray(kp, jnp.int32), ab, num_steps, clip, dtype)
     return x

@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from . import _unet_eval as ev
+from ._unet_eval import summarise
 from ._fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
 from ._unet_model import UNet, ddim_sample, eps_loss, make_schedule, ou_time
 from .io import atomic_write_bytes, atomic_write_text, load_result, save_result
@@ -214,7 +215,6 @@ def _eval_loss(model, x, k, eps, alpha_bar, cfg: UNetConfig):
     return eps_loss(model, x, k, eps, alpha_bar, cfg.num_steps, _dtype(cfg))
 
 
-@eqx.filter_jit
 def _eval_sample(model, noise, alpha_bar, cfg: UNetConfig):
     return ddim_sample(model, noise, alpha_bar, cfg.num_steps, cfg.sample_steps, True, _dtype(cfg))
 
@@ -299,8 +299,12 @@ def _provenance() -> dict[str, Any]:
     import subprocess
 
     try:
+        here = Path(__file__).parent
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip()
+                                cwd=here, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=here, timeout=10).stdout.strip()
+        commit += "-dirty" if (commit and dirty) else ""  # uncommitted changes to tracked files
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return {"commit": commit, "device": f"{jax.devices()[0].device_kind} ({jax.default_backend()}), "
@@ -388,28 +392,3 @@ def _write_metrics(out, rows, evaluator, stats, order, rule):
              "classifier": evaluator.clf_meta, "predicted_order": order.tolist(), "rule": rule,
              "stats": {k: np.asarray(v).tolist() for k, v in stats._asdict().items()}}
     save_result(out / "metrics.npz", arrays, attrs)
-
-
-def summarise(outdir) -> dict[str, Any]:
-    """Per-class times from a results directory: τ_gen,c, τ_onset,c (per loss time), τ_mem,c (samples), the
-    measured orders (first-learned first, classes with no crossing last) and the predicted order."""
-    arrays, attrs = load_result(Path(outdir) / "metrics.npz")
-    steps = arrays["step"].astype(np.float64)
-    kk, nt = arrays["eps_test"].shape[1:]
-    tau_gen = np.array([[ev.first_crossing(steps, arrays["eps_test"][:, c, j],
-                                           (1.0 + np.nanmin(arrays["eps_test"][:, c, j])) / 2)
-                         for j in range(nt)] for c in range(kk)])
-    tau_onset = np.array([[ev.first_crossing(steps, arrays["eps_train"][:, c, j], -1.0) for j in range(nt)]
-                          for c in range(kk)])
-    tau_mem = np.array([ev.first_crossing(steps, arrays["mem_fraction"][:, c], 0.5, "above") for c in range(kk)])
-    classes = np.asarray(attrs["coords"]["class"])
-
-    def order(tau):
-        return classes[np.argsort(np.where(np.isfinite(tau), tau, np.inf), kind="stable")].tolist()
-
-    return {"classes": classes.tolist(), "times": attrs["coords"]["time"], "tau_gen": tau_gen,
-            "tau_onset": tau_onset, "tau_mem": tau_mem, "order_mem": order(tau_mem),
-            "order_gen": [order(tau_gen[:, j]) for j in range(nt)],
-            "order_onset": [order(tau_onset[:, j]) for j in range(nt)],
-            "predicted_order": attrs["predicted_order"], "rule": attrs["rule"], "stats": attrs["stats"],
-            "arrays": arrays, "attrs": attrs}

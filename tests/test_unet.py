@@ -177,8 +177,28 @@ def test_pipeline_cli_resume_and_summary(tmp_path, monkeypatch):
     assert (full / "ckpt" / "step_0000004.eqx").read_bytes() == (part / "ckpt" / "step_0000004.eqx").read_bytes()
     s = summarise(full)
     assert s["tau_gen"].shape == (2, 2) and s["tau_mem"].shape == (2,)
-    assert sorted(s["order_mem"]) == [7, 8] and s["predicted_order"] == [8, 7]  # class 8 has the larger variance
+    assert s["predicted_order"] == [8, 7]  # the tiny class 8 is uniform noise: the larger variance
     assert json.loads((full / "summary.json").read_text())["predicted_order"] == [8, 7]
+
+
+def test_summarise_on_constructed_curves(tmp_path):
+    from rfdiff.io import save_result
+
+    steps = np.array([10, 100, 1000, 10000])
+    eps_te = np.array([[0.8, 0.9], [0.2, 0.5], [-0.4, 0.1], [0.0, -0.2]])[:, :, None]  # (checkpoint, class, time)
+    eps_tr = np.array([[0.8, 0.9], [0.0, 0.5], [-2.0, 0.0], [-3.0, -1.5]])[:, :, None]
+    mem = np.array([[0.0, 0.0], [0.25, 0.0], [0.75, 0.1], [1.0, 0.7]])
+    save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
+                                           "mem_fraction": mem},
+                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
+    s = summarise(tmp_path)
+    # τ_gen: levels (1 + min)/2 = 0.3 (class 8) and 0.4 (class 7), interpolated linearly in log(step)
+    np.testing.assert_allclose(s["tau_gen"][:, 0], [10 * 10 ** (5 / 6), 100 * 10 ** 0.25], rtol=1e-12)
+    np.testing.assert_allclose(s["tau_onset"][:, 0], [100 * 10 ** 0.5, 1000 * 10 ** (2 / 3)], rtol=1e-12)
+    np.testing.assert_allclose(s["tau_mem"], [100 * 10 ** 0.5, 1000 * 10 ** (2 / 3)], rtol=1e-12)
+    assert s["tau_best"][0, 0] == 1000 and np.isnan(s["tau_best"][1, 0])  # class 7 still improving at the end
+    assert s["order_gen"] == [[8, 7]] and s["order_onset"] == [[8, 7]] and s["order_mem"] == [8, 7]
+    assert s["order_best"] == [None]
 
 
 def test_config_validation():

@@ -30,6 +30,8 @@ RUNS = {
     "balanced": dataclasses.replace(BASE, counts=(40, 40)),
     "bag_minority": dataclasses.replace(BASE, counts=(8, 72)),
     "bag_majority": dataclasses.replace(BASE, counts=(72, 8)),
+    # a 4x smaller training set, to check that the memorisation criterion fires within the CPU budget
+    "balanced_n20": dataclasses.replace(BASE, counts=(10, 10)),
 }
 
 
