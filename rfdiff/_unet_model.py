@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["UNet", "make_schedule", "eps_loss", "ddim_sample", "ou_time"]
+__all__ = ["UNet", "init_unet", "make_schedule", "eps_loss", "ddim_sample", "ou_time"]
 
 
 def _groups(c: int) -> int:
@@ -138,6 +138,36 @@ class UNet(eqx.Module):
                 h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
                 h = self.upconv[j](h)
         return self.conv_out(jax.nn.silu(self.norm_out(h)))
+
+
+def init_unet(seed: int, channels: Sequence[int] = (32, 64, 128), image_size: int = 28) -> UNet:
+    """A :class:`UNet` with weights drawn on the host by numpy (``default_rng(seed)``).
+
+    Same distributions as equinox's defaults (Linear/Conv2d weight and bias ~ U(±1/√fan_in), GroupNorm
+    scale 1 and shift 0). The structure comes from ``eqx.filter_eval_shape`` (tracing only): drawing the
+    weights with ``jax.random`` would compile one threefry kernel per weight shape, tens of seconds on a
+    loaded CPU, for a one-off initialisation.
+    """
+    skeleton = eqx.filter_eval_shape(UNet, jax.random.key(0), channels, image_size)
+    rng = np.random.default_rng(seed)
+
+    def draw(layer):
+        if isinstance(layer, eqx.nn.GroupNorm):
+            return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
+                               (jnp.ones(layer.weight.shape, jnp.float32), jnp.zeros(layer.bias.shape, jnp.float32)))
+        if isinstance(layer, eqx.nn.Conv2d):
+            fan_in = layer.in_channels // layer.groups * int(np.prod(layer.kernel_size))
+        elif isinstance(layer, eqx.nn.Linear):
+            fan_in = layer.in_features
+        else:
+            return layer
+        lim = 1.0 / math.sqrt(fan_in)
+        return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
+                           tuple(jnp.asarray(rng.uniform(-lim, lim, a.shape), jnp.float32)
+                                 for a in (layer.weight, layer.bias)))
+
+    return jax.tree_util.tree_map(draw, skeleton,
+                                  is_leaf=lambda x: isinstance(x, (eqx.nn.Conv2d, eqx.nn.Linear, eqx.nn.GroupNorm)))
 
 
 def make_schedule(kind: str = "cosine", num_steps: int = 1000) -> np.ndarray:

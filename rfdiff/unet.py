@@ -38,7 +38,7 @@ import optax
 from . import _unet_eval as ev
 from ._unet_eval import summarise
 from ._fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
-from ._unet_model import UNet, ddim_sample, eps_loss, make_schedule, ou_time
+from ._unet_model import ddim_sample, eps_loss, init_unet, make_schedule, ou_time
 from .io import atomic_write_bytes, atomic_write_text, load_result, save_result
 from .metrics import memorization_report
 
@@ -158,17 +158,14 @@ def _optimizer(cfg):
 
 
 @eqx.filter_jit
-def _init_model_and_opt(key, cfg: UNetConfig):
-    # one compiled call instead of dozens of eagerly dispatched (and separately compiled) initialiser ops
-    model = UNet(key, cfg.channels, cfg.image_size)
-    return model, _optimizer(cfg).init(eqx.filter(model, eqx.is_array))
+def _init_opt(model, cfg: UNetConfig):
+    return _optimizer(cfg).init(eqx.filter(model, eqx.is_array))
 
 
 def _init_state(cfg):
-    key = jax.random.key(cfg.seed)
-    key, sub = jax.random.split(key)
-    model, opt_state = _init_model_and_opt(sub, cfg)
-    return model, opt_state, key, 0
+    model = init_unet(cfg.seed, cfg.channels, cfg.image_size)  # weights from numpy, seeded
+    key = jax.random.key(cfg.seed)  # the training stream (minibatches, k, ε)
+    return model, _init_opt(model, cfg), key, 0
 
 
 def _save_state(path: Path, state, running=(0.0, 0)) -> None:

@@ -12,7 +12,7 @@ import pytest
 import scipy.linalg
 
 from rfdiff import _unet_eval as ev
-from rfdiff._unet_model import UNet, ddim_sample, eps_loss, make_schedule, ou_time
+from rfdiff._unet_model import UNet, ddim_sample, eps_loss, init_unet, make_schedule, ou_time
 from rfdiff.cli import main
 from rfdiff.unet import UNetConfig, eval_steps, summarise, train
 
@@ -36,8 +36,13 @@ def test_schedules():
         make_schedule("sigmoid", 10)
 
 
+def _new_unet(key, channels, image_size):
+    return init_unet(int(jax.random.randint(key, (), 0, 1000)), channels, image_size)
+_jit_loss = eqx.filter_jit(eps_loss)
+
+
 def test_unet_shapes_and_validation():
-    net = UNet(jax.random.key(0), channels=(4, 8), image_size=6)
+    net = _new_unet(jax.random.key(0), channels=(4, 8), image_size=6)
     out = eqx.filter_jit(lambda m, x, s: jax.vmap(m)(x, s))(net, jnp.ones((3, 1, 6, 6), jnp.float32),
                                                              jnp.full((3,), 0.3, jnp.float32))
     assert out.shape == (3, 1, 6, 6) and out.dtype == jnp.float32
@@ -45,6 +50,15 @@ def test_unet_shapes_and_validation():
         UNet(jax.random.key(0), channels=(4, 8, 8), image_size=14)
     with pytest.raises(ValueError, match="channels"):
         UNet(jax.random.key(0), channels=(), image_size=14)
+    # host initialisation: same structure as equinox's, weights within ±1/√fan_in, GroupNorm scale 1
+    ref = eqx.filter_eval_shape(UNet, jax.random.key(0), (4, 8), 6)
+    assert jax.tree_util.tree_structure(net) == jax.tree_util.tree_structure(ref)
+    fan_in = net.conv_out.in_channels * 9
+    assert float(jnp.abs(net.conv_out.weight).max()) <= 1 / np.sqrt(fan_in)
+    assert float(jnp.abs(net.conv_out.weight).max()) > 0.5 / np.sqrt(fan_in)
+    assert bool(jnp.all(net.norm_out.weight == 1)) and bool(jnp.all(net.norm_out.bias == 0))
+    a, b = init_unet(3, (4, 8), 6), init_unet(3, (4, 8), 6)
+    assert all(bool(jnp.array_equal(x, y)) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
 
 def _zero_output(net):
@@ -53,23 +67,23 @@ def _zero_output(net):
 
 
 def test_eps_loss_of_zero_predictor_is_noise_power():
-    net = _zero_output(UNet(jax.random.key(1), channels=(4,), image_size=6))
+    # same network shape and batch as the other tests, so the compiled functions are shared
+    net = _zero_output(_new_unet(jax.random.key(1), channels=(4, 8), image_size=6))
     ab = jnp.asarray(make_schedule("cosine", 100), jnp.float32)
-    eps = jax.random.normal(jax.random.key(2), (5, 1, 6, 6), jnp.float32)
-    x0 = jax.random.uniform(jax.random.key(3), (5, 1, 6, 6), jnp.float32, -1, 1)
-    loss = eqx.filter_jit(eps_loss)(net, x0, jnp.array([1, 20, 50, 80, 100]), eps, ab, 100)
+    eps = jax.random.normal(jax.random.key(2), (4, 1, 6, 6), jnp.float32)
+    x0 = jax.random.uniform(jax.random.key(3), (4, 1, 6, 6), jnp.float32, -1, 1)
+    loss = _jit_loss(net, x0, jnp.array([1, 20, 80, 100]), eps, ab, 100)
     np.testing.assert_allclose(np.asarray(loss), np.mean(np.asarray(eps) ** 2, axis=(1, 2, 3)), rtol=1e-6)
 
 
 def test_bf16_forward_close_to_float32():
-    net = UNet(jax.random.key(4), channels=(8,), image_size=4)
+    net = _new_unet(jax.random.key(4), channels=(4, 8), image_size=6)
     ab = jnp.asarray(make_schedule("cosine", 100), jnp.float32)
-    x0 = jax.random.uniform(jax.random.key(5), (4, 1, 4, 4), jnp.float32, -1, 1)
-    eps = jax.random.normal(jax.random.key(6), (4, 1, 4, 4), jnp.float32)
+    x0 = jax.random.uniform(jax.random.key(5), (4, 1, 6, 6), jnp.float32, -1, 1)
+    eps = jax.random.normal(jax.random.key(6), (4, 1, 6, 6), jnp.float32)
     k = jnp.array([5, 30, 60, 90])
-    loss = eqx.filter_jit(eps_loss)
-    l32 = loss(net, x0, k, eps, ab, 100)
-    l16 = loss(net, x0, k, eps, ab, 100, jnp.bfloat16)
+    l32 = _jit_loss(net, x0, k, eps, ab, 100)
+    l16 = _jit_loss(net, x0, k, eps, ab, 100, jnp.bfloat16)
     np.testing.assert_allclose(np.asarray(l16), np.asarray(l32), rtol=3e-2)  # bf16 has an 8-bit mantissa
 
 
