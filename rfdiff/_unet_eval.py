@@ -9,8 +9,9 @@ Definitions (theory_notes/07_unet.md §3):
   ``ε_c = [L_c − (1 − S_c)]/S_c`` (1 = predicts zero, 0 = the class's Gaussian denoiser, < 0 beats it);
 * ``τ_gen,c``: first step with ε_c^te ≤ (1 + min ε_c^te)/2; ``τ_onset,c``: first step with ε_c^tr ≤ −1;
   ``τ_mem,c``: first step where the memorised fraction of class-c samples reaches 1/2 (log-linear
-  interpolation in the step between checkpoints, NaN if never reached) — the theory's §5.3 definitions with
-  the gradient-flow time replaced by the optimiser step;
+  interpolation in the step between checkpoints) — computed by :mod:`rfdiff.timescales`, the project's one
+  implementation of the theory's definitions, with the gradient-flow time replaced by the optimiser step
+  (+inf: never reached; NaN: already reached at the first checkpoint);
 * classifier Fréchet distance ``CFD_c = ||m_g − m_r||² + Tr(C_g + C_r − 2 (C_g^{1/2} C_r C_g^{1/2})^{1/2})`` between
   Gaussian fits of penultimate-layer features (a small MLP classifier trained here on Fashion-MNIST) of the
   generated samples assigned to class c and of held-out class-c test images. It is *not* FID (no Inception
@@ -31,7 +32,7 @@ import optax
 
 from .io import atomic_write_bytes, load_result
 
-__all__ = ["gaussian_reference", "normalised_error", "first_crossing", "frechet_distance", "Classifier",
+__all__ = ["gaussian_reference", "normalised_error", "frechet_distance", "Classifier",
            "train_classifier", "load_or_train_classifier", "summarise"]
 
 
@@ -49,26 +50,6 @@ def normalised_error(loss, s_ref) -> np.ndarray:
     """ε = [L − (1 − S)]/S (theory_notes/01_model.md)."""
     loss, s_ref = np.asarray(loss, dtype=np.float64), np.asarray(s_ref, dtype=np.float64)
     return (loss - 1.0 + s_ref) / s_ref
-
-
-def first_crossing(steps, y, level, direction: str = "below") -> float:
-    """First step where ``y`` reaches ``level`` (≤ for 'below', ≥ for 'above'), log-linear interpolation in the
-    step between the bracketing checkpoints; NaN if never reached. ``steps`` > 0 increasing."""
-    steps = np.asarray(steps, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if direction not in ("below", "above"):
-        raise ValueError(f"direction must be 'below' or 'above', got {direction!r}")
-    if np.any(steps <= 0) or np.any(np.diff(steps) <= 0):
-        raise ValueError("steps must be positive and increasing")
-    sign = 1.0 if direction == "below" else -1.0
-    hit = np.flatnonzero(np.isfinite(y) & (sign * (y - level) <= 0))
-    if hit.size == 0 or not np.isfinite(level):
-        return float("nan")
-    i = hit[0]
-    if i == 0 or not np.isfinite(y[i - 1]):
-        return float(steps[i])
-    frac = (y[i - 1] - level) / (y[i - 1] - y[i])
-    return float(np.exp(np.log(steps[i - 1]) + frac * (np.log(steps[i]) - np.log(steps[i - 1]))))
 
 
 def _sqrtm_psd(c):
@@ -170,14 +151,18 @@ def summarise(outdir) -> dict[str, Any]:
     τ_mem,c (samples, (K,)), the measured orders (first first; None where unresolved: no crossing or a tie)
     and the predicted order."""
     arrays, attrs = load_result(Path(outdir) / "metrics.npz")
+    from .timescales import first_crossing, generalization_time, onset_time
+
     steps = arrays["step"].astype(np.float64)
-    kk, nt = arrays["eps_test"].shape[1:]
-    tau_gen = np.array([[first_crossing(steps, arrays["eps_test"][:, c, j],
-                                           (1.0 + np.nanmin(arrays["eps_test"][:, c, j])) / 2)
-                         for j in range(nt)] for c in range(kk)])
-    tau_onset = np.array([[first_crossing(steps, arrays["eps_train"][:, c, j], -1.0) for j in range(nt)]
-                          for c in range(kk)])
-    tau_mem = np.array([first_crossing(steps, arrays["mem_fraction"][:, c], 0.5, "above") for c in range(kk)])
+    nt = arrays["eps_test"].shape[2]
+    # curves as (class, time, checkpoint): the trailing axis is the clock, as rfdiff.timescales expects
+    eps_te = np.moveaxis(arrays["eps_test"].astype(np.float64), 0, -1)
+    eps_tr = np.moveaxis(arrays["eps_train"].astype(np.float64), 0, -1)
+    tau_gen = np.asarray(generalization_time(steps, eps_te))
+    tau_onset = np.asarray(onset_time(steps, eps_tr))
+    # memorised fraction rising to 1/2 = its negative falling to −1/2; no class sample yet (NaN) counts as 0
+    mem = np.nan_to_num(arrays["mem_fraction"].astype(np.float64).T, nan=0.0)
+    tau_mem = np.asarray(first_crossing(steps, -mem, np.full(mem.shape[0], -0.5)))
     # checkpoint of the best test error (reference §5.3 "also recorded"): after it, fitting the training set
     # costs test error; NaN when the minimum is at the last checkpoint (not yet turned)
     best = np.nanargmin(np.where(np.isfinite(arrays["eps_test"]), arrays["eps_test"], np.inf), axis=0)  # (K, n_t)
@@ -185,8 +170,10 @@ def summarise(outdir) -> dict[str, Any]:
     classes = np.asarray(attrs["coords"]["class"])
 
     def order(tau):
-        # None when the order is unresolved: a class never crosses, or two classes cross at the same checkpoint
-        if not np.all(np.isfinite(tau)) or len(np.unique(tau)) < len(tau):
+        # None when unresolved: a NaN (reached before the first checkpoint), a tie between finite times, or more
+        # than one class never reaching the level (+inf)
+        fin = tau[np.isfinite(tau)]
+        if np.any(np.isnan(tau)) or fin.size == 0 or len(np.unique(fin)) < fin.size or tau.size - fin.size > 1:
             return None
         return classes[np.argsort(tau, kind="stable")].tolist()
 

@@ -111,6 +111,8 @@ def _gauss_nodes(mean, std, kinks, n_nodes):
         return jnp.broadcast_to(x, mean.shape + x.shape), jnp.broadcast_to(w, mean.shape + x.shape)
     # split [-_TAIL, _TAIL] at the kinks mapped to g-space; empty pieces get zero length
     xl, wl = _legendre_rule(n_nodes)
+    xl = xl.reshape((1,) * mean.ndim + xl.shape)  # explicit ranks (strict rank promotion)
+    wl = wl.reshape(xl.shape)
     cuts = [jnp.clip((k - mean) / std, -_TAIL, _TAIL) for k in sorted(kinks)]
     edges = [jnp.full(mean.shape, -_TAIL)] + cuts + [jnp.full(mean.shape, _TAIL)]
     gs, ws = [], []
@@ -174,6 +176,8 @@ def ge_coefficients(activation, shift, data_var, noise_var, *, n_nodes: int = 20
     esq = gaussian_expectation(lambda h: act.fn(h) ** 2, shift, gam, kinks=act.kinks, n_nodes=n_nodes)
     # K2: outer Gauss–Hermite over u (the noise-averaged feature is smooth in u), inner kink-aware rule over η
     u, wu = _hermite_rule(n_nodes)
+    u = u.reshape((1,) * shift.ndim + u.shape)
+    wu = wu.reshape(u.shape)
     inner_mean = shift[..., None] + jnp.sqrt(cx2)[..., None] * u  # (..., N)
     inner = gaussian_expectation(act.fn, inner_mean, jnp.sqrt(sn2)[..., None], kinks=act.kinks,
                                  n_nodes=n_nodes)

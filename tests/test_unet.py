@@ -125,16 +125,6 @@ def test_gaussian_reference_and_normalisation():
         ev.gaussian_reference(np.ones((1, 3)), np.array([0.0]))
 
 
-def test_first_crossing():
-    steps = np.array([10.0, 100.0, 1000.0])
-    assert ev.first_crossing(steps, [1.0, 0.0, -1.0], 0.5) == pytest.approx(np.sqrt(10 * 100))
-    assert ev.first_crossing(steps, [1.0, 0.9, 0.8], 0.5) != ev.first_crossing(steps, [1.0, 0.9, 0.8], 0.5)  # NaN
-    assert ev.first_crossing(steps, [0.2, 0.9, 0.1], 0.5) == 10.0
-    assert ev.first_crossing(steps, [0.0, 0.25, 1.0], 0.5, "above") == pytest.approx(100 * 10 ** (1 / 3))
-    with pytest.raises(ValueError, match="increasing"):
-        ev.first_crossing(steps[::-1], [0, 0, 0], 0.5)
-
-
 def test_frechet_distance_against_scipy():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
@@ -213,6 +203,13 @@ def test_summarise_on_constructed_curves(tmp_path):
     assert s["tau_best"][0, 0] == 1000 and np.isnan(s["tau_best"][1, 0])  # class 7 still improving at the end
     assert s["order_gen"] == [[8, 7]] and s["order_onset"] == [[8, 7]] and s["order_mem"] == [8, 7]
     assert s["order_best"] == [None]
+    # never reached: +inf; reached at the first checkpoint: NaN (unresolved); both leave the order unresolved
+    mem2 = np.array([[0.6, 0.0], [0.7, 0.0], [0.8, 0.1], [0.9, 0.2]])
+    save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
+                                           "mem_fraction": mem2},
+                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
+    s2 = summarise(tmp_path)
+    assert np.isnan(s2["tau_mem"][0]) and s2["tau_mem"][1] == np.inf and s2["order_mem"] is None
 
 
 def test_config_validation():

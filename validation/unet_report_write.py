@@ -22,8 +22,13 @@ def _fig_module():
     return mod
 
 
-def _fmt(x):
-    return "–" if x is None or not np.isfinite(x) else f"{x:.0f}"
+def _fmt(x, first=None):
+    """+inf: not reached ('–'); NaN: already reached at the first evaluation ('≤ s₁'), or not defined."""
+    if x is None or np.isposinf(x):
+        return "–"
+    if np.isnan(x):
+        return f"≤{first}" if first is not None else "–"
+    return f"{x:.0f}"
 
 
 def _order(o, names):
@@ -49,11 +54,19 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
     fig.plot_samples(done, out / "samples.png")
     first = json.loads((next(iter(done.values())) / "config.json").read_text())
     prov, cfg0 = first["provenance"], first["config"]
+    commits = ", ".join(f"{n}: `{json.loads((d / 'config.json').read_text())['provenance']['commit']}`"
+                        for n, d in done.items())
     lines = [
         "# U-Net per-class learning and memorisation on Fashion-MNIST (CPU, reduced size)",
         "",
         f"Written by `validation/unet_report.py` on {datetime.date.today().isoformat()}. Device: {prov['device']}"
-        f" (2 cores shared with other jobs); code commit of the runs: `{prov['commit']}`; jax {prov['jax']}.",
+        f" (2 cores shared with other jobs); jax {prov['jax']}; code commit at the start of each run "
+        f"(-dirty: uncommitted edits) {commits}. Wall = training + evaluation seconds of the run. The code changed "
+        "between these commits in ways that keep the protocol but not the random draws: all four runs drew the "
+        "initial weights with jax.random (numpy since fa7c9f3, `init_unet`), and runs started before 59c2c56 "
+        "sampled DDIM inside one lax.scan (now a loop over one jitted step; outputs agree to float32 rounding, "
+        "≤ 6e-3 in benchmarks/results/unet.md). Rerunning the script with the final code reproduces the protocol with "
+        "other initial weights; each row is one seed.",
         "",
         "**The GPU run is still owed.** These are CPU runs at reduced size: Bag (8) vs Sneaker (7), "
         f"{28 // cfg0['downsample']}×{28 // cfg0['downsample']} images (2×2 average pooling), U-Net channels "
@@ -67,7 +80,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         "![samples](samples.png)",
         "",
         "| run | counts (Bag, Sneaker) | σ² (Bag, Sneaker) | predicted | τ_gen (t₀) | τ_best (t₀) | τ_onset (t₀) "
-        "| τ_mem | measured order (τ_best, t₀) | final memorised fraction | final CFD (floor) | wall [s] |",
+        "| τ_mem | measured order (τ_best, t₀; τ_mem) | final memorised fraction | final CFD (floor) | wall [s] |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in done.items():
@@ -76,13 +89,14 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         cl = s["classes"]
         cnt = ", ".join(str(v) for v in st["counts"])
         var = ", ".join(f"{v:.3f}" for v in st["variance"])
-        pair = lambda arr: " / ".join(_fmt(v) for v in arr)  # noqa: E731
+        s1 = int(a["step"][0])
+        pair = lambda arr, first=s1: " / ".join(_fmt(v, first) for v in arr)  # noqa: E731
         mem = " / ".join(f"{a['mem_fraction'][-1, c]:.2f} [{a['mem_ci_low'][-1, c]:.2f}, {a['mem_ci_high'][-1, c]:.2f}]"
                          for c in range(len(cl)))
         cfd = " / ".join(f"{a['cfd'][-1, c]:.1f} ({a['cfd_reference'][c]:.1f})" for c in range(len(cl)))
         lines.append(f"| {name} (step {int(a['step'][-1])}) | {cnt} | {var} | {_order(s['predicted_order'], names)} | "
-                     f"{pair(s['tau_gen'][:, 0])} | {pair(s['tau_best'][:, 0])} | {pair(s['tau_onset'][:, 0])} | "
-                     f"{pair(s['tau_mem'])} | {_order(s['order_best'][0], names)} | {mem} | {cfd} | "
+                     f"{pair(s['tau_gen'][:, 0])} | {pair(s['tau_best'][:, 0], None)} | {pair(s['tau_onset'][:, 0])} | "
+                     f"{pair(s['tau_mem'])} | {_order(s['order_best'][0], names)}; {_order(s['order_mem'], names)} | {mem} | {cfd} | "
                      f"{a['wall'][-1]:.0f} |")
     t0 = summarise(next(iter(done.values())))["times"]
     clf = summarise(next(iter(done.values())))["attrs"]["classifier"]
@@ -91,8 +105,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         f"Times are Adam steps (Bag / Sneaker); t₀ = {t0[0]:.3g} is the smallest OU loss time "
         f"(loss times {', '.join(f'{t:.3g}' for t in t0)}). τ_gen: half of the achievable test descent; τ_best: "
         "checkpoint of the lowest test error (– if still decreasing at the end); τ_onset: ε_tr ≤ −1; τ_mem: half "
-        "of the class's samples memorised (d₁/d₂ < 1/3). A τ equal to the first evaluation step means 'at or "
-        "before it'. σ² are population variances at this resolution; 'predicted' is `rfdiff.io.predicted_order` "
+        "of the class's samples memorised (d₁/d₂ < 1/3); '≤ s₁': already reached at the first evaluation s₁, "
+        "'–': not reached. Times come from `rfdiff.timescales` (the theory's definitions). σ² are population variances at this resolution; 'predicted' is `rfdiff.io.predicted_order` "
         "(variance first, imbalance weighted by γ ≈ 0.14; theory_notes/07_unet.md §6). "
         f"Classifier for the Fréchet distance: test accuracy {clf['test_accuracy']:.3f} on the 10 classes.",
         "",
