@@ -104,5 +104,10 @@ from .io import (
     load_fashion_mnist as load_fashion_mnist,
     predicted_order as predicted_order,
 )
+from .unet import (
+    UNetConfig as UNetConfig,
+    summarise as summarise_unet,
+    train as train_unet,
+)
 
 __version__ = "0.1.0"
