@@ -127,6 +127,9 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
             + f"; memorised samples at the last step: {nmem} of {cfg0['n_samples']}.")
     lines += [
         "",
+        "For τ_mem the theory (theory_notes/04_dynamics.md §5, strong centroids) predicts that the minority "
+        "memorises first, i.e. possibly Sneaker first in bag_majority; `predicted_order` does not encode this, "
+        "and the runs above decide it only where τ_mem is finite for a class. "
         "The d₁/d₂ < 1/3 criterion counts only near-copies of one training image, so zero memorised samples "
         "with an open train–test gap means over-fitting that has not yet reached copying. Not established here: "
         "quantitative times (the clock differs from the theory's) and, where τ_mem is '–', the sample-based "
