@@ -225,8 +225,7 @@ def ddim_sample(model: UNet, noise, alpha_bar, num_steps: int, sample_steps: int
     x̂_0 = (x_k − √(1−ᾱ_k) ε̂)/√ᾱ_k (clipped to [−1, 1] when ``clip``), x_{k'} = √ᾱ_{k'} x̂_0 + √(1−ᾱ_{k'}) ε̂.
     The last step returns x̂_0 at k' = 0. The steps run as a Python loop over one compiled step (k, k' traced):
     on CPU, XLA runs the convolutions of a ``lax.scan`` body about an order of magnitude slower than the same
-    step jitted alone
-    (measured: benchmarks/results/unet.md).
+    step jitted alone (measured: benchmarks/results/unet.md).
     """
     if not 1 <= sample_steps <= num_steps:
         raise ValueError(f"sample_steps must be in [1, {num_steps}], got {sample_steps}")

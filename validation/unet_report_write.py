@@ -65,8 +65,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         "between these commits in ways that keep the protocol but not the random draws: all four runs drew the "
         "initial weights with jax.random (numpy since fa7c9f3, `init_unet`), and runs started before 59c2c56 "
         "sampled DDIM inside one lax.scan (now a loop over one jitted step; outputs agree to float32 rounding, "
-        "max difference in benchmarks/results/unet.md). Rerunning the script with the final code reproduces the protocol with "
-        "other initial weights; each row is one seed.",
+        "max difference in benchmarks/results/unet.md). Rerunning the script with the final code reproduces the "
+        "protocol with other initial weights; each row is one seed.",
         "",
         "**The GPU run is still owed.** These are CPU runs at reduced size: Bag (8) vs Sneaker (7), "
         f"{28 // cfg0['downsample']}×{28 // cfg0['downsample']} images (2×2 average pooling), U-Net channels "
