@@ -96,8 +96,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         cfd = " / ".join(f"{a['cfd'][-1, c]:.1f} ({a['cfd_reference'][c]:.1f})" for c in range(len(cl)))
         lines.append(f"| {name} (step {int(a['step'][-1])}) | {cnt} | {var} | {_order(s['predicted_order'], names)} | "
                      f"{pair(s['tau_gen'][:, 0])} | {pair(s['tau_best'][:, 0], None)} | {pair(s['tau_onset'][:, 0])} | "
-                     f"{pair(s['tau_mem'])} | {_order(s['order_best'][0], names)}; {_order(s['order_mem'], names)} | {mem} | {cfd} | "
-                     f"{a['wall'][-1]:.0f} |")
+                     f"{pair(s['tau_mem'])} | {_order(s['order_best'][0], names)}; {_order(s['order_mem'], names)} | "
+                     f"{mem} | {cfd} | {a['wall'][-1]:.0f} |")
     t0 = summarise(next(iter(done.values())))["times"]
     clf = summarise(next(iter(done.values())))["attrs"]["classifier"]
     lines += [
@@ -106,7 +106,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         f"(loss times {', '.join(f'{t:.3g}' for t in t0)}). τ_gen: half of the achievable test descent; τ_best: "
         "checkpoint of the lowest test error (– if still decreasing at the end); τ_onset: ε_tr ≤ −1; τ_mem: half "
         "of the class's samples memorised (d₁/d₂ < 1/3); '≤ s₁': already reached at the first evaluation s₁, "
-        "'–': not reached. Times come from `rfdiff.timescales` (the theory's definitions). σ² are population variances at this resolution; 'predicted' is `rfdiff.io.predicted_order` "
+        "'–': not reached. Times come from `rfdiff.timescales` (the theory's definitions). σ² are population "
+        "variances at this resolution; 'predicted' is `rfdiff.io.predicted_order` "
         "(variance first, imbalance weighted by γ ≈ 0.14; theory_notes/07_unet.md §6). "
         f"Classifier for the Fréchet distance: test accuracy {clf['test_accuracy']:.3f} on the 10 classes.",
         "",
