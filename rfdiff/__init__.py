@@ -97,4 +97,17 @@ from .speciation_sim import (
     speciation_vs_ratio as speciation_vs_ratio,
 )
 
+from .io import (
+    ClassStatistics as ClassStatistics,
+    class_statistics as class_statistics,
+    imbalanced_subset as imbalanced_subset,
+    load_fashion_mnist as load_fashion_mnist,
+    predicted_order as predicted_order,
+)
+from .unet import (
+    UNetConfig as UNetConfig,
+    summarise as summarise_unet,
+    train as train_unet,
+)
+
 __version__ = "0.1.0"
