@@ -41,17 +41,17 @@ def bench_phase(n, sep, nq):
     fn = lambda q: raw({**q, "separation": sep})  # noqa: E731
     axes = {"sigma_ratio": np.linspace(0.6, 2.0, n), "pi1": np.linspace(0.05, 0.95, n)}
     t0 = time.perf_counter()
-    phase_diagram(fn, axes, chunk_size=n * n, progress=False)  # includes compilation
+    phase_diagram(fn, axes, chunk_size=512, progress=False)  # includes compilation
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = phase_diagram(fn, axes, chunk_size=n * n, progress=False)
+    out = phase_diagram(fn, axes, chunk_size=512, progress=False)
     warm = time.perf_counter() - t0
     jfn = jax.jit(fn)
-    jfn({"sigma_ratio": 1.0, "pi1": 0.5})["tau_gen"].block_until_ready()
+    jfn({"sigma_ratio": jnp.float64(1.0), "pi1": jnp.float64(0.5)})["tau_gen"].block_until_ready()
     pts = [(r, p) for r in axes["sigma_ratio"][:: max(1, n // 4)] for p in axes["pi1"][:: max(1, n // 4)]][:16]
     t0 = time.perf_counter()
     for r, p in pts:
-        jfn({"sigma_ratio": r, "pi1": p})["tau_gen"].block_until_ready()
+        jfn({"sigma_ratio": jnp.float64(r), "pi1": jnp.float64(p)})["tau_gen"].block_until_ready()
     per_point = (time.perf_counter() - t0) / len(pts)
     return first, warm, per_point * n * n, float(np.nanmax(out["residual"]))
 

@@ -15,7 +15,8 @@ Example::
 
     >>> from rfdiff import GaussianMixture, RFModel
     >>> fn = timescale_fn(GaussianMixture.create([0.5, 0.5], [1.0, 1.0]), RFModel(4.0, 2.0, 0.01, "tanh"))
-    >>> out = jax.jit(fn)({"sigma_ratio": 2.0, "pi1": 0.5})
+    >>> with jax.enable_x64(True):
+    ...     out = jax.jit(fn)({"sigma_ratio": 2.0, "pi1": 0.5})
     >>> bool(out["tau_gen"][0] < out["tau_gen"][1])       # the high-variance class generalises first
     True
 """
@@ -66,6 +67,8 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
+    Run it with float64 enabled (``jax.enable_x64(True)``; the CLI, figures and benchmark do): it is traced
+    inside the caller's jit/vmap, so it cannot switch precision itself.
     ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
     ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
     """
