@@ -179,3 +179,9 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int, tol, max_iter: int):
     g, delta, xi, r, sample, tr_class = outputs(x, z, c)
     return ResolventState(z=z, g=g, delta=delta, xi=xi, R=r, sample_measure=sample, class_trace=tr_class,
                           residual=res, iterations=its + it)
+
+
+def node_denominators(state: ResolventState, c: Constants):
+    """D_i at every population node for a solved state (used by the outlier equations)."""
+    x = jnp.concatenate([state.delta, state.xi.reshape(-1)])
+    return _pieces(x, state.z, c)[5]
