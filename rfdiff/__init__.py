@@ -28,7 +28,15 @@ from .diffusion import (
     mixture_score as mixture_score,
     noised_variances as noised_variances,
 )
-from .features import RFModel as RFModel
+from .features import (
+    FeatureMoments as FeatureMoments,
+    FiniteProblem as FiniteProblem,
+    RFModel as RFModel,
+    loss_from_moments as loss_from_moments,
+    population_moments as population_moments,
+    realise as realise,
+    train_moments as train_moments,
+)
 from .mixture import (
     GaussianMixture as GaussianMixture,
     class_counts as class_counts,
