@@ -166,19 +166,20 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int, tol, max_iter: int):
     z_start = z + 1j * eta0
     # a few plain fixed-point sweeps at huge η (a contraction there) give the Newton start
     x0 = lax.fori_loop(0, 8, lambda _, y: fixed_point_map(y, z_start, c), x0)
-    ratios = jnp.geomspace(1.0, 1e-16, n_levels)  # η_j = η₀·ratio_j, the last one ~0
+    # η_j = η₀·ratio_j geometric down to ~1e-16 η₀, then exactly Im z (ratio 0)
+    ratios = jnp.concatenate([jnp.geomspace(1.0, 1e-16, n_levels), jnp.zeros(1)])
 
     def level(carry, ratio):
-        y, its = carry
+        y, its, _ = carry
         zl = z + 1j * eta0 * ratio
-        y, _, it = _newton(y, zl, c, tol, max_iter)
-        return (y, its + it), None
+        y, res, it = _newton(y, zl, c, tol, max_iter)
+        return (y, its + it, res), None
 
-    (x, its), _ = lax.scan(level, (x0, jnp.zeros((), jnp.int32)), ratios)
-    x, res, it = _newton(x, z, c, tol, max_iter)
+    init = (x0, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float64))
+    (x, its, res), _ = lax.scan(level, init, ratios)
     g, delta, xi, r, sample, tr_class = outputs(x, z, c)
     return ResolventState(z=z, g=g, delta=delta, xi=xi, R=r, sample_measure=sample, class_trace=tr_class,
-                          residual=res, iterations=its + it)
+                          residual=res, iterations=its)
 
 
 def node_denominators(state: ResolventState, c: Constants):
