@@ -89,7 +89,9 @@ def _pieces(x, z, c: Constants):
     xi = x[k:].reshape(k, k)
     b = 1.0 / (1.0 + cx(c.ratio) * delta)  # (K,)
     lev = cx(c.levels.T)  # (L, K)
-    kap = cx(c.omega) * (cx(c.delta_t) + cx(c.c2) * lev * b) + cx(c.e * (c.delta_t + c.c2 * c.levels.T))  # (L, K)
+    c2 = c.c2[None, :]  # (1, K): explicit ranks (jax_numpy_rank_promotion="raise")
+    kap = (cx(c.omega)[None, :] * (cx(c.delta_t) + cx(c2) * lev * b[None, :])
+           + cx(c.e[None, :] * (c.delta_t + c2 * c.levels.T)))  # (L, K)
     pop = c.pop
     lam_i = cx(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e) + cx(pop.v2) @ (cx(c.omega) * b) - z  # (Q,)
     eye = jnp.eye(k, dtype=z.dtype)
@@ -130,7 +132,7 @@ def outputs(x, z, c: Constants):
     diag_r = jnp.einsum("lcc->lc", r_l)
     tr_class = cx(c.psi_n / c.psi_p * c.omega) * sample
     # the data part of ω_c U_c^tr is inside the sample term; only its noise part ω_c Δ multiplies R here
-    kap_noise = cx(c.omega * c.delta_t + c.e * (c.delta_t + c.c2 * c.levels.T))  # (L, K)
+    kap_noise = cx((c.omega * c.delta_t)[None, :] + c.e[None, :] * (c.delta_t + c.c2[None, :] * c.levels.T))
     tr_class = tr_class + jnp.einsum("l,lc->c", cx(c.level_weights), kap_noise * diag_r) / cx(c.psi_p)
     tr_class = tr_class + cx(c.omega) * (w @ cx(c.pop.s2)) + cx(c.e) * (w @ cx(c.pop.s2 + c.pop.v2))
     return g, delta, xi, r, sample, tr_class
@@ -163,6 +165,7 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int, tol, max_iter: int):
     k = c.c2.shape[0]
     z = jnp.asarray(z, jnp.complex128)
     x0 = jnp.zeros(k + k * k, jnp.complex128)
+    eta0 = jnp.asarray(eta0).astype(jnp.complex128)
     z_start = z + 1j * eta0
     # a few plain fixed-point sweeps at huge η (a contraction there) give the Newton start
     x0 = lax.fori_loop(0, 8, lambda _, y: fixed_point_map(y, z_start, c), x0)
@@ -171,7 +174,7 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int, tol, max_iter: int):
 
     def level(carry, ratio):
         y, its, _ = carry
-        zl = z + 1j * eta0 * ratio
+        zl = z + 1j * eta0 * ratio.astype(jnp.complex128)
         y, res, it = _newton(y, zl, c, tol, max_iter)
         return (y, its + it, res), None
 

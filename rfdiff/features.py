@@ -264,7 +264,7 @@ def _ge_moments(act, problem, idx, key, dlt):
         data_var = jnp.exp(-2 * t) * ((Wt**2) @ covd[c])  # per-neuron data variance
         co = ge_coefficients(act, shift, data_var, dlt * rown2)
         omega = jax.random.normal(jax.random.fold_in(key, int(c)), (problem.p, xc.shape[0]), dtype=jnp.float64)
-        G = (co.mu0[:, None] + co.a[:, None] * (jnp.exp(-t) * (Wt @ (xc - problem.centroids[c]).T))
+        G = (co.mu0[:, None] + co.a[:, None] * (jnp.exp(-t) * (Wt @ (xc - problem.centroids[c][None, :]).T))
              + jnp.sqrt(jnp.clip(co.v2, 0.0))[:, None] * omega)
         Dc = co.a[:, None] * Wt
         U = U + G @ G.T + xc.shape[0] * (dlt * (Dc @ Dc.T) + jnp.diag(co.s2))

@@ -61,7 +61,7 @@ class SpectrumConvergenceError(RuntimeError):
 # --------------------------------------------------------------------------------------- populations
 @float64
 def neuron_population(mixture: GaussianMixture, model: RFModel, *, n_hermite: int | None = None,
-                      shifts=None, centroids: str = "auto", n_nodes: int = 80) -> NeuronPopulation:
+                      shifts=None, centroids: str = "auto", n_nodes: int | None = None) -> NeuronPopulation:
     """Per-neuron GE coefficients at the nodes of the shift distribution ``m_i ~ N(0, e^{-2t} M)``.
 
     * ``centroids="weak"`` (or ``M = 0``): one node at m = 0 (regime A, neuron-independent coefficients);
@@ -69,7 +69,8 @@ def neuron_population(mixture: GaussianMixture, model: RFModel, *, n_hermite: in
       of M (default 24, 12, 8 for rank 1, 2, ≥3), weights summing to 1;
     * ``shifts`` (Q, K): an explicit empirical set ``m_ic = e^{-t} w_i·μ_c/√d`` (finite d), equal weights.
 
-    ``"auto"`` is ``strong`` when M ≠ 0. ``n_nodes`` is the quadrature order of each coefficient integral.
+    ``"auto"`` is ``strong`` when M ≠ 0. ``n_nodes`` is the quadrature order of each coefficient integral
+    (default 200 for ≤ 64 population nodes, else 80).
     """
     k = mixture.num_classes
     if centroids not in ("auto", "weak", "strong"):
@@ -98,6 +99,8 @@ def neuron_population(mixture: GaussianMixture, model: RFModel, *, n_hermite: in
             root = vec[:, keep] * np.sqrt(ev[keep])  # (K, r): M = root rootᵀ
             m = jnp.asarray(np.exp(-float(t)) * grid @ root.T)
             w = jnp.asarray(wgt)
+    if n_nodes is None:  # 200 nodes: coefficients to ~1e-12; 80 for large populations (~1e-6 for Γ² ≲ 3)
+        n_nodes = 200 if m.shape[0] <= 64 else 80
     co = class_coefficients(model.activation, mixture, t, m, n_nodes=n_nodes)
     return NeuronPopulation(weights=w, mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
 
@@ -121,13 +124,13 @@ def _constants(mixture: GaussianMixture, model: RFModel, pop: NeuronPopulation, 
 def _scale(c: Constants):
     """A scale above the top of the bulk spectrum: ψ_p E_i Σ_c (ω_c+e_c)(a²(Δ + c2) + v² + s²) + 1."""
     pop = c.pop
-    tot = pop.a**2 * (c.delta_t + c.c2 * (c.levels @ c.level_weights)) + pop.v2 + pop.s2
+    tot = pop.a**2 * (c.delta_t + c.c2 * (c.levels @ c.level_weights))[None, :] + pop.v2 + pop.s2
     return (c.psi_p + 1.0) * (pop.weights @ (tot @ (c.omega + c.e))) + 1.0
 
 
 @float64
 def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad: NeuronPopulation | None = None,
-              n_levels: int = 40, tol: float = 1e-12, max_iter: int = 40) -> ResolventState:
+              n_levels: int = 40, tol: float = 1e-13, max_iter: int = 40) -> ResolventState:
     """Solve the self-consistent equations at complex ``z`` (Im z > 0, or real z below the spectrum).
 
     Returns a :class:`ResolventState` with ``g = (1/p) Tr(U − z)⁻¹``, ``delta`` (K,), the class-signal
@@ -151,8 +154,12 @@ def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad
 
 
 def _solve_many(zf, c, n_levels, tol, max_iter, shape):
-    out = _solve_jit(zf, c, n_levels, tol, max_iter)
-    return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), out)
+    # pad to a power-of-two batch (≥ 16) so that grids of different sizes share one compiled solver
+    n = zf.shape[0]
+    m = max(16, 1 << max(n - 1, 0).bit_length())
+    zp = jnp.concatenate([zf, jnp.full((m - n,), 1j, zf.dtype)])
+    out = _solve_jit(zp, c, n_levels, tol, max_iter)
+    return jax.tree_util.tree_map(lambda a: a[:n].reshape(shape + a.shape[1:]), out)
 
 
 @eqx.filter_jit
@@ -244,7 +251,7 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
         raise ValueError(f"eta_rel must be in (0, 1), got {eta_rel}")
     pop = neuron_population(mixture, model, centroids=centroids) if quad is None else quad
     c = _constants(mixture, model, pop, weights)
-    st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, 40, min(tol, 1e-12) * 1e-1, 40, lam.shape)
+    st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, 40, 1e-13, 40, lam.shape)
     g = np.asarray(st.g)
     res = np.asarray(st.residual)
     loc, mass = _atom(pop, c)
@@ -271,6 +278,9 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
     if mass > 0:  # the atom's Lorentzian tail (width η) is not continuous density: remove it analytically
         lor = mass * (eta_rel * lam) / np.pi / ((lam - loc) ** 2 + (eta_rel * lam) ** 2)
         dens = np.clip(dens - lor, 0.0, None)
+        # class c owns the fraction (ω_c s²_c + e_c(s²_c + v²_c))/s̄² of the atom (its share of U there)
+        share = np.asarray(pop.s2 * (c.omega + c.e)[None, :] + pop.v2 * c.e[None, :])[0] / loc
+        cls = np.clip(cls - (lor * loc / lam)[:, None] * share[None, :], 0.0, None)  # Im[Tr U_c Q]/(πλ)
     cont = float(np.trapezoid(dens * lam, np.log(lam)))
     p = None if d is None else int(round(float(model.psi_p) * d))
     edges = _support(lam, dens, support_rel)
@@ -411,12 +421,19 @@ def spectral_distance(eigs, result: SpectrumResult, kind: str = "ks", *, n_outli
     return float(np.trapezoid(np.abs(f_emp - f_th), np.log10(x)))
 
 
-def edges_from_eigs(eigs, *, atom_location: float | None = None, atom_count: int = 0, min_gap: float = 0.03,
-                    min_count: int = 5) -> np.ndarray:
-    """Bulk intervals (B, 2) of a finite-d spectrum: sorted eigenvalues split where consecutive log10
-    eigenvalues differ by more than ``min_gap``; groups with fewer than ``min_count`` members (outliers)
-    are dropped, and ``atom_count`` eigenvalues nearest ``atom_location`` are removed first."""
+def edges_from_eigs(eigs, *, theory_edges=None, atom_location: float | None = None, atom_count: int = 0,
+                    n_outliers: int = 0, min_gap: float = 0.03, min_count: int = 5) -> np.ndarray:
+    """Bulk intervals (B, 2) of a finite-d spectrum, after removing the ``n_outliers`` largest eigenvalues
+    and the ``atom_count`` eigenvalues nearest ``atom_location``.
+
+    With ``theory_edges`` (B, 2) each eigenvalue is assigned to the nearest theory interval in log λ and
+    the result is the (min, max) of each group (robust at the sparse square-root edges). Without it, the
+    sorted eigenvalues are split where consecutive log10 eigenvalues differ by more than ``min_gap`` and
+    groups with fewer than ``min_count`` members are dropped.
+    """
     ev = np.sort(np.asarray(eigs, dtype=np.float64).ravel())
+    if n_outliers:
+        ev = ev[:-int(n_outliers)]
     if atom_count:
         keep = np.ones(ev.size, bool)
         keep[np.argsort(np.abs(ev - atom_location), kind="stable")[:atom_count]] = False
@@ -424,6 +441,13 @@ def edges_from_eigs(eigs, *, atom_location: float | None = None, atom_count: int
     ev = ev[ev > 0]
     if ev.size == 0:
         return np.zeros((0, 2))
-    cut = np.nonzero(np.diff(np.log10(ev)) > min_gap)[0]
+    x = np.log(ev)
+    if theory_edges is not None:
+        te = np.log(np.asarray(theory_edges, dtype=np.float64).reshape(-1, 2))
+        dist = np.maximum(te[None, :, 0] - x[:, None], 0) + np.maximum(x[:, None] - te[None, :, 1], 0)
+        lab = np.argmin(dist, axis=1)
+        return np.asarray([(ev[lab == b].min(), ev[lab == b].max()) if np.any(lab == b) else (np.nan, np.nan)
+                           for b in range(te.shape[0])]).reshape(-1, 2)
+    cut = np.nonzero(np.diff(x / np.log(10)) > min_gap)[0]
     groups = np.split(ev, cut + 1)
     return np.asarray([(g[0], g[-1]) for g in groups if g.size >= min_count]).reshape(-1, 2)
