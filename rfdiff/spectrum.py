@@ -255,10 +255,15 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
     g = np.asarray(st.g)
     res = np.asarray(st.residual)
     loc, mass = _atom(pop, c)
-    # Within 1e-3 (relative) of the atom the pole m/(s̄² − z) dominates g and fixes neither branch nor
-    # density to useful accuracy; those points are excluded from the check and interpolated below.
-    near = (np.abs(lam - loc) < 1e-3 * loc) if mass > 0 else np.zeros(lam.shape, bool)
-    bad = (~np.isfinite(res) | (res > tol) | (g.imag < -1e-12 * np.abs(g))) & ~near
+    # Next to the atom the unknowns diverge like 1/|z − s̄²| (theory_notes/03 §6) and the continuation can
+    # end on a wrong branch: points within 1e-3 (relative) of s̄², and failed points within 1e-2, are
+    # excluded from the check and interpolated from their neighbours below.
+    bad = ~np.isfinite(res) | (res > tol) | (g.imag < -1e-12 * np.abs(g))
+    near = np.zeros(lam.shape, bool)
+    if mass > 0:
+        dist = np.abs(lam - loc) / loc
+        near = (dist < 1e-3) | (bad & (dist < 1e-2))
+    bad = bad & ~near
     converged = not bool(bad.any())
     if check and not converged:
         score = np.where(bad, np.where(np.isfinite(res), res, np.inf), -1.0)
