@@ -55,5 +55,58 @@ from .spectrum import (
     spectral_density as spectral_density,
     spectral_distance as spectral_distance,
 )
+from .timescales import (
+    Timescales as Timescales,
+    first_crossing as first_crossing,
+    generalization_time as generalization_time,
+    memorization_time as memorization_time,
+    onset_time as onset_time,
+    reversal_boundary as reversal_boundary,
+    scaling_exponents as scaling_exponents,
+    curve_timescales as curve_timescales,
+)
+from .dynamics import (
+    ClosedForm as ClosedForm,
+    FiniteCurves as FiniteCurves,
+    closed_form as closed_form,
+    finite_curves as finite_curves,
+    iterate_gd as iterate_gd,
+)
+from .dynamics_theory import theory_curves as theory_curves
+from .phase import reversal_line as reversal_line, timescale_fn as timescale_fn
+from .sweep import merge_shards as merge_shards, phase_diagram as phase_diagram
+from .simulation import (
+    TrainConfig as TrainConfig,
+    TrainLog as TrainLog,
+    fresh_noise_excess as fresh_noise_excess,
+    train_rf as train_rf,
+)
+from .compare import (
+    compare_timescales as compare_timescales,
+    prepare_theory as prepare_theory,
+)
+
+from .sampling import (
+    backward_sde as backward_sde,
+    geometric_grid as geometric_grid,
+    mixture_score_fn as mixture_score_fn,
+    posterior_observer as posterior_observer,
+    probability_flow_ode as probability_flow_ode,
+)
+from .speciation import (
+    biroli_time as biroli_time,
+    log_odds_moments as log_odds_moments,
+    phi_symmetric as phi_symmetric,
+    posterior_statistic as posterior_statistic,
+    speciation_time_closed_form as speciation_time_closed_form,
+    speciation_times as speciation_times,
+    spinodal_time as spinodal_time,
+)
+from .speciation_sim import (
+    cloning as cloning,
+    posterior_speciation_times as posterior_speciation_times,
+    simulate_posteriors as simulate_posteriors,
+    speciation_vs_ratio as speciation_vs_ratio,
+)
 
 __version__ = "0.1.0"

@@ -52,12 +52,17 @@ def _class_cov_diag(mixture: GaussianMixture, d: int, t):
     return jnp.exp(-2.0 * t) * mixture.covariance_diagonal(d) + delta(t)
 
 
+def _lead(a, x):
+    # give a (K, d)-shaped array the leading batch axes of x (explicit ranks: strict rank promotion)
+    return a.reshape((1,) * (x.ndim - 1) + a.shape)
+
+
 def class_log_posterior(x, t, mixture: GaussianMixture, centroids):
     """log P(c | x_t = x) for x of shape (..., d); returns (..., K). Exact for the noised mixture."""
     d = x.shape[-1]
-    cdiag = _class_cov_diag(mixture, d, t)  # (K, d)
-    diff = x[..., None, :] - jnp.exp(-t) * centroids  # (..., K, d)
-    logits = (jnp.log(mixture.proportions)
+    cdiag = _lead(_class_cov_diag(mixture, d, t), x)  # (..., K, d)
+    diff = x[..., None, :] - _lead(jnp.exp(-t) * centroids, x)  # (..., K, d)
+    logits = (_lead(jnp.log(mixture.proportions)[None, :], x)[..., 0, :]
               - 0.5 * jnp.sum(diff**2 / cdiag, axis=-1)
               - 0.5 * jnp.sum(jnp.log(cdiag), axis=-1))
     return jax.nn.log_softmax(logits, axis=-1)
@@ -66,14 +71,14 @@ def class_log_posterior(x, t, mixture: GaussianMixture, centroids):
 def class_score(x, t, mixture: GaussianMixture, centroids, c):
     """Score of class c alone, −C_c^{-1}(x − m_c), for x of shape (..., d)."""
     d = x.shape[-1]
-    cdiag = _class_cov_diag(mixture, d, t)[c]
-    return -(x - jnp.exp(-t) * centroids[c]) / cdiag
+    cdiag = _lead(_class_cov_diag(mixture, d, t)[c][None, :], x)[..., 0, :]
+    return -(x - _lead(jnp.exp(-t) * centroids[c][None, :], x)[..., 0, :]) / cdiag
 
 
 def mixture_score(x, t, mixture: GaussianMixture, centroids):
     """Exact score ∇ log p_t(x) of the noised mixture for x of shape (..., d)."""
     d = x.shape[-1]
-    cdiag = _class_cov_diag(mixture, d, t)  # (K, d)
+    cdiag = _lead(_class_cov_diag(mixture, d, t), x)  # (..., K, d)
     post = jnp.exp(class_log_posterior(x, t, mixture, centroids))  # (..., K)
-    per_class = -(x[..., None, :] - jnp.exp(-t) * centroids) / cdiag  # (..., K, d)
+    per_class = -(x[..., None, :] - _lead(jnp.exp(-t) * centroids, x)) / cdiag  # (..., K, d)
     return jnp.sum(post[..., None] * per_class, axis=-2)

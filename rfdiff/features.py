@@ -139,25 +139,55 @@ def _preactivation_means(problem: FiniteProblem, x0):
     return jnp.exp(-problem.model.t) * (problem.W @ x0.T) / jnp.sqrt(problem.d)
 
 
-def _mehler_second_moment(act, means, var_diag, cov, k_max, n_nodes, chunk):
-    """Σ_ν E σ(h^ν) σ(h^ν)ᵀ for h^ν ~ N(means[:, ν], cov), exactly up to the Mehler order ``k_max``.
+def _mehler_order(act, means, std, cov, rtol, k_cap, n_nodes):
+    """Smallest Mehler order whose two next terms are below ``rtol`` in relative Frobenius norm.
+
+    Term k of the off-diagonal series is (cov^{∘k}/k!) ∘ (B_k B_kᵀ)/m with B_k = E σ^{(k)}; its Frobenius norm
+    is estimated by ||cov^{∘k}/k!||_F · mean_i(b_k²) on a subsample of the points. Raises when no order up to
+    ``k_cap`` reaches ``rtol`` (strongly correlated neurons at very small d).
+    """
+    sub = means[:, :: max(1, means.shape[1] // 32)]
+    b = derivative_moments(act, sub, std, k_cap, n_nodes=n_nodes)  # (p, s, k_cap+1)
+    amp = jnp.mean(b**2, axis=(0, 1))  # (k_cap+1,)
+    off = cov - jnp.diag(jnp.diag(cov))
+    # ||U||_F ≥ ||diag U||_F ≈ √p · mean_i E σ(h_i)²
+    esq = gaussian_expectation(lambda h: act.fn(h) ** 2, sub, std, kinks=act.kinks, n_nodes=n_nodes)
+    scale = jnp.sqrt(cov.shape[0]) * jnp.mean(esq)
+    power = jnp.ones_like(off)
+    est = []
+    for k in range(k_cap + 1):
+        est.append(float(jnp.linalg.norm(power) * amp[k] / scale))
+        power = power * off / (k + 1)
+    for k in range(k_cap - 1):
+        if est[k + 1] < rtol and est[k + 2] < rtol:
+            return k
+    raise RuntimeError(f"Mehler series for the noise average did not converge by order {k_cap}: estimated "
+                       f"relative residual {min(est[-2:]):.2e} > rtol {rtol:.0e}. The neurons are too correlated "
+                       "(d too small for this diffusion time/variance); use method='monte_carlo'.")
+
+
+def _mehler_second_moment(act, means, var_diag, cov, k_max, n_nodes, chunk, rtol=1e-9, k_cap=40):
+    """Σ_ν E σ(h^ν) σ(h^ν)ᵀ for h^ν ~ N(means[:, ν], cov), by the Mehler series.
 
     Mehler/Price: for i ≠ j, E σ(h_i)σ(h_j) = Σ_k cov_ij^k/k! E σ^{(k)}(h_i) E σ^{(k)}(h_j); the diagonal
-    E σ(h_i)² is computed directly. Returns (sum (p, p), Σ_ν E σ'(h^ν) (p,)). Chunked over ν to bound memory.
+    E σ(h_i)² is computed directly. ``k_max=None`` picks the order from a residual estimate (``rtol``).
+    Returns (sum (p, p), Σ_ν E σ'(h^ν) (p,)). Chunked over ν to bound memory.
     """
     p, m = means.shape
     std = jnp.sqrt(var_diag)[:, None]
-    powers = [jnp.ones_like(cov)]
-    for k in range(1, k_max + 1):
-        powers.append(powers[-1] * cov / k)  # cov^{∘k}/k!
+    if k_max is None:
+        k_max = _mehler_order(act, means, std, cov, rtol, k_cap, n_nodes)
+    off = cov - jnp.diag(jnp.diag(cov))
     total = jnp.zeros((p, p))
     diag = jnp.zeros((p,))
     slope = jnp.zeros((p,))
     for s in range(0, m, chunk):
         mu = means[:, s:s + chunk]
-        b = derivative_moments(act, mu, std, k_max, n_nodes=n_nodes)  # (p, c, k_max+1)
+        b = derivative_moments(act, mu, std, max(k_max, 1), n_nodes=n_nodes)  # (p, c, k+1)
+        power = jnp.ones_like(off)
         for k in range(k_max + 1):
-            total = total + powers[k] * (b[..., k] @ b[..., k].T)
+            total = total + power * (b[..., k] @ b[..., k].T)
+            power = power * off / (k + 1)  # cov^{∘(k+1)}/(k+1)!
         diag = diag + jnp.sum(gaussian_expectation(lambda h: act.fn(h) ** 2, mu, std, kinks=act.kinks,
                                                    n_nodes=n_nodes), axis=1)
         slope = slope + jnp.sum(b[..., 1], axis=1)
@@ -165,19 +195,46 @@ def _mehler_second_moment(act, means, var_diag, cov, k_max, n_nodes, chunk):
     return total, slope
 
 
+def _bivariate_second_moment(act, mean, cov, n_nodes: int = 48, rows: int = 16):
+    """E σ(h_i) σ(h_j) for h ~ N(mean, cov), every pair by 2-D Gauss–Hermite quadrature, shape (p, p).
+
+    h_i = m_i + s_i g₁, h_j = m_j + s_j (ρ_ij g₁ + √(1−ρ_ij²) g₂). Used when the Mehler series is too slow.
+    """
+    g, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    g, w = jnp.asarray(g), jnp.asarray(w / np.sqrt(2 * np.pi))
+    std = jnp.sqrt(jnp.diag(cov))
+    rho = jnp.clip(cov / (std[:, None] * std[None, :]), -1.0, 1.0)
+    p = mean.shape[0]
+    fi = act.fn(mean[:, None] + std[:, None] * g[None, :])  # (p, N): σ(h_i) at g₁ nodes
+
+    @jax.jit
+    def block(fi_b, rho_b):
+        # rho_b (r, p); inner over g₂ for each (i, j, g₁)
+        hj = (mean[None, :, None, None] + std[None, :, None, None]
+              * (rho_b[:, :, None, None] * g[None, None, :, None]
+                 + jnp.sqrt(1 - rho_b**2)[:, :, None, None] * g[None, None, None, :]))
+        inner = jnp.sum(act.fn(hj) * w[None, None, None, :], axis=-1)  # (r, p, N)
+        return jnp.sum(fi_b[:, None, :] * inner * w[None, None, :], axis=-1)
+
+    out = [block(fi[s:s + rows], rho[s:s + rows]) for s in range(0, p, rows)]
+    tot = jnp.concatenate(out, axis=0)
+    esq = gaussian_expectation(lambda h: act.fn(h) ** 2, mean, std, kinks=act.kinks)
+    return tot - jnp.diag(jnp.diag(tot)) + jnp.diag(esq)
+
+
 def _chunk_size(p, n_nodes, budget=2.5e7):
     return max(1, int(budget // (p * n_nodes)))
 
 
 @float64
-def train_moments(problem: FiniteProblem, method: str = "exact", *, per_class: bool = True, k_max: int = 5,
-                  n_noise: int = 64, n_nodes: int = 48, key=None) -> FeatureMoments:
+def train_moments(problem: FiniteProblem, method: str = "exact", *, per_class: bool = True,
+                  k_max: int | None = None, n_noise: int = 64, n_nodes: int = 96, key=None) -> FeatureMoments:
     """Noise-averaged moments U, V of the training set, per class (see :class:`FeatureMoments`).
 
     ``method``:
 
     * ``"exact"``: E_ξ done analytically. h^ν ~ N(e^{-t} W̃x^ν, Δ W̃W̃ᵀ); the off-diagonal of E_ξ φφᵀ by the
-      Mehler series to order ``k_max`` (truncation error ~ (Δ |W̃W̃ᵀ|_ij)^{k_max+1}/(k_max+1)!), the diagonal and
+      Mehler series (order ``k_max``, or chosen so the estimated truncation error is < 1e-9 relative), the diagonal and
       V = √Δ diag(â) W̃ (Stein's lemma) exactly. This is "the true U".
     * ``"gaussian_equivalent"``: the Gaussian-equivalent model of ``theory_notes/02_gaussian_equivalence.md``
       with per-neuron coefficients at the realised shifts e^{-t} w̃_i·μ_c and row norms:
@@ -273,12 +330,12 @@ def _ge_moments(act, problem, idx, key, dlt):
 
 
 @float64
-def population_moments(problem: FiniteProblem, *, k_max: int = 8, n_nodes: int = 48):
+def population_moments(problem: FiniteProblem, *, k_max: int | None = None, n_nodes: int = 96):
     """Exact class-population moments at time t: ``U_pop`` (K, p, p) = E_{x∼c} E_ξ φφᵀ and
     ``V_pop`` (K, p, d) = E_{x∼c} E_ξ φ ξᵀ = √Δ diag(E σ'(h)) W̃.
 
     For x ∼ class c, h = W̃ x_t ~ N(e^{-t} W̃μ_c, W̃ C_c W̃ᵀ) with C_c = e^{-2t} Cov_c + Δ I; the off-diagonal
-    second moment follows from the Mehler series (order ``k_max``), the diagonal exactly.
+    second moment follows from the Mehler series (order ``k_max`` or automatic), the diagonal exactly.
     """
     act = get_activation(problem.model.activation)
     t = jnp.asarray(problem.model.t, jnp.float64)
@@ -288,9 +345,17 @@ def population_moments(problem: FiniteProblem, *, k_max: int = 8, n_nodes: int =
     covd = problem.mixture.covariance_diagonal(d)
     Us, Vs = [], []
     for c in range(problem.mixture.num_classes):
-        cov = (Wt * (jnp.exp(-2 * t) * covd[c] + dlt)) @ Wt.T
+        cov = (Wt * (jnp.exp(-2 * t) * covd[c] + dlt)[None, :]) @ Wt.T
         mean = (jnp.exp(-t) * (Wt @ problem.centroids[c]))[:, None]
-        tot, slope = _mehler_second_moment(act, mean, jnp.diag(cov), cov, k_max, n_nodes, 1)
+        try:
+            tot, slope = _mehler_second_moment(act, mean, jnp.diag(cov), cov, k_max, n_nodes, 1)
+        except RuntimeError:
+            # strongly correlated neurons (small d): the series converges too slowly; do each pair by 2-D
+            # Gauss–Hermite quadrature instead (cost p² N², affordable exactly where this happens)
+            if problem.p > 3000:
+                raise
+            tot = _bivariate_second_moment(act, mean[:, 0], cov)
+            slope = derivative_moments(act, mean[:, 0], jnp.sqrt(jnp.diag(cov)), 1, n_nodes=n_nodes)[:, 1]
         Us.append(tot)
         Vs.append(jnp.sqrt(dlt) * slope[:, None] * Wt)
     return jnp.stack(Us), jnp.stack(Vs)

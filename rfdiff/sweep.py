@@ -1,0 +1,197 @@
+"""Phase diagrams: one jitted, vmapped function evaluated over a parameter grid, sharded, chunked, resumable.
+
+:func:`phase_diagram` takes ``fn(params: dict[str, scalar]) -> dict[str, array]`` and named axes
+``{name: values}``; the Cartesian grid is flattened (C order), split into ``num_shards`` contiguous slices
+(``shard`` picks one: multi-node arrays), each slice into chunks of ``chunk_size`` points. A chunk is padded to a
+multiple of the device count, laid out over every local device with a
+:class:`jax.sharding.NamedSharding` on a one-axis :class:`~jax.sharding.Mesh` and evaluated by
+``jit(vmap(fn))``; after each chunk the partial result is checkpointed atomically, so a killed run resumes at
+the next unfinished chunk with identical numbers. Results are labelled arrays (``attrs["dims"]``,
+``attrs["coords"]``) in an :func:`rfdiff.io.save_result` file; shard files merge with :func:`merge_shards`.
+
+Example::
+
+    >>> import jax.numpy as jnp
+    >>> out = phase_diagram(lambda q: {"r": jnp.stack([q["a"] * q["b"], q["a"] + q["b"]])},
+    ...                     {"a": [1.0, 2.0], "b": [10.0, 20.0, 30.0]}, out_dims={"r": ("op",)},
+    ...                     progress=False)
+    >>> out["r"].shape, float(out["r"][1, 2, 0])
+    ((2, 3, 2), 60.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+import weakref
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .io import load_result, save_result
+
+__all__ = ["phase_diagram", "merge_shards", "shard_range"]
+
+
+def shard_range(num_points: int, shard: int, num_shards: int) -> tuple[int, int]:
+    """Contiguous flat-index slice [start, stop) of shard ``shard`` out of ``num_shards`` (balanced)."""
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ValueError(f"need 0 <= shard < num_shards, got shard={shard}, num_shards={num_shards}")
+    return num_points * shard // num_shards, num_points * (shard + 1) // num_shards
+
+
+_BATCHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _batched(fn):
+    """jit(vmap(fn)), cached per function object so repeated diagrams of one fn compile once."""
+    try:
+        return _BATCHED[fn]
+    except (KeyError, TypeError):
+        b = jax.jit(jax.vmap(fn))
+        try:
+            _BATCHED[fn] = b
+        except TypeError:
+            pass
+        return b
+
+
+def _axes(axes: Mapping[str, Sequence[float]]):
+    if not axes:
+        raise ValueError("axes must name at least one parameter")
+    out = {}
+    for name, vals in axes.items():
+        v = np.asarray(vals, dtype=np.float64)
+        if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError(f"axis {name!r} must be a non-empty 1-d array of finite values")
+        out[str(name)] = v
+    return out
+
+
+def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]], *,
+                  out_dims: Mapping[str, Sequence[str]] | None = None,
+                  out_coords: Mapping[str, Sequence] | None = None, chunk_size: int = 256,
+                  path: str | Path | None = None, shard: int = 0, num_shards: int = 1,
+                  devices: Sequence | None = None, progress: bool = True,
+                  attrs: Mapping | None = None, max_chunks: int | None = None) -> dict[str, np.ndarray] | None:
+    """Evaluate ``fn`` on the grid ``axes`` (see module docstring) and return labelled arrays.
+
+    * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``);
+      ``out_coords[dim]``: their coordinates.
+    * ``path``: result file (.npz). With ``num_shards == 1`` the arrays have shape (*axis sizes, *trailing);
+      with shards they are flat over the shard's points (dim ``"point"``) and :func:`merge_shards` rebuilds the
+      grid. A ``<path>.partial.npz`` checkpoint is written after every chunk and removed at the end.
+    * ``devices``: defaults to ``jax.devices()``; the chunk is sharded over all of them.
+    * ``max_chunks``: evaluate at most this many chunks in this call (time-boxed jobs); if the slice is then
+      unfinished, only the checkpoint is written and ``None`` is returned — call again to resume.
+    """
+    from tqdm.auto import tqdm
+
+    axes = _axes(axes)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    names = list(axes)
+    shape = tuple(v.size for v in axes.values())
+    total = int(np.prod(shape))
+    start, stop = shard_range(total, shard, num_shards)
+    flat = np.stack([g.ravel() for g in np.meshgrid(*axes.values(), indexing="ij")], -1)[start:stop]
+    npts = stop - start
+
+    devices = list(jax.devices() if devices is None else devices)
+    mesh = Mesh(np.array(devices), ("grid",))
+    sharding = NamedSharding(mesh, PartitionSpec("grid"))
+    ndev = len(devices)
+    csize = -(-min(chunk_size, max(npts, 1)) // ndev) * ndev  # multiple of the device count
+    nchunks = -(-npts // csize) if npts else 0
+    batched = _batched(fn)
+
+    partial = None if path is None else Path(str(path) + ".partial.npz")
+    results: dict[str, np.ndarray] | None = None
+    done = np.zeros(nchunks, bool)
+    if partial is not None and partial.exists():
+        arrs, meta = load_result(partial)
+        same = (meta.get("axes") == {k: v.tolist() for k, v in axes.items()} and meta.get("range") == [start, stop]
+                and meta.get("chunk") == csize)
+        if same:
+            done = arrs.pop("__done__").astype(bool)
+            results = arrs
+
+    bar = tqdm(total=nchunks, initial=int(done.sum()), disable=not progress, desc="phase diagram")
+    evaluated = 0
+    for j in range(nchunks):
+        if done[j]:
+            continue
+        if max_chunks is not None and evaluated >= max_chunks:
+            bar.close()
+            return None
+        evaluated += 1
+        lo, hi = j * csize, min((j + 1) * csize, npts)
+        block = np.empty((csize, len(names)))
+        block[: hi - lo] = flat[lo:hi]
+        block[hi - lo:] = flat[lo]  # padding: repeats a valid point, discarded below
+        params = {n: jax.device_put(block[:, i], sharding) for i, n in enumerate(names)}
+        out = jax.tree.map(np.asarray, batched(params))
+        if not isinstance(out, dict):
+            raise ValueError("fn must return a dict of arrays")
+        if results is None:
+            results = {k: np.full((npts, *v.shape[1:]), np.nan, v.dtype if v.dtype.kind == "f" else np.float64)
+                       for k, v in out.items()}
+        for k, v in out.items():
+            results[k][lo:hi] = v[: hi - lo]
+        done[j] = True
+        if partial is not None:
+            save_result(partial, {**results, "__done__": done},
+                        {"axes": {k: v.tolist() for k, v in axes.items()}, "range": [start, stop], "chunk": csize})
+        bar.update(1)
+    bar.close()
+    results = results or {}
+
+    out_dims = {k: tuple(v) for k, v in (out_dims or {}).items()}
+    dims, coords = {}, {k: v.tolist() for k, v in axes.items()}
+    for k, v in results.items():
+        trailing = out_dims.get(k, tuple(f"{k}_dim{i}" for i in range(v.ndim - 1)))
+        if len(trailing) != v.ndim - 1:
+            raise ValueError(f"out_dims[{k!r}] has {len(trailing)} names for {v.ndim - 1} trailing dims")
+        dims[k] = (list(names) if num_shards == 1 else ["point"]) + list(trailing)
+    for dim, c in (out_coords or {}).items():
+        coords[dim] = list(np.asarray(c).tolist())
+    if num_shards == 1:
+        results = {k: v.reshape(*shape, *v.shape[1:]) for k, v in results.items()}
+    meta = {"dims": dims, "coords": coords, "axes": names, "grid_shape": list(shape), "range": [start, stop],
+            "shard": shard, "num_shards": num_shards, **dict(attrs or {})}
+    if path is not None:
+        save_result(path, results, meta)
+        partial.unlink(missing_ok=True)
+    return results
+
+
+def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None):
+    """Merge shard files of one :func:`phase_diagram` into grid-shaped labelled arrays (checks coverage).
+
+    Returns ``(arrays, attrs)`` like :func:`rfdiff.io.load_result`; writes them to ``out`` if given.
+    """
+    parts = [load_result(p) for p in paths]
+    if not parts:
+        raise ValueError("merge_shards needs at least one file")
+    a0 = parts[0][1]
+    for _, a in parts:
+        if a.get("axes") != a0.get("axes") or a.get("coords") != a0.get("coords"):
+            raise ValueError("shard files come from different grids (axes or coordinates differ)")
+    parts.sort(key=lambda pa: pa[1]["range"][0])
+    total = int(np.prod(a0["grid_shape"]))
+    pos = 0
+    for _, a in parts:
+        if a["range"][0] != pos:
+            raise ValueError(f"shards do not tile the grid: gap or overlap at flat index {pos}")
+        pos = a["range"][1]
+    if pos != total:
+        raise ValueError(f"shards cover {pos} of {total} grid points")
+    shape = tuple(a0["grid_shape"])
+    arrays = {k: np.concatenate([p[0][k] for p in parts]).reshape(*shape, *parts[0][0][k].shape[1:])
+              for k in parts[0][0]}
+    attrs = {**a0, "dims": {k: list(a0["axes"]) + v[1:] for k, v in a0["dims"].items()},
+             "range": [0, total], "shard": 0, "num_shards": 1, "merged_from": len(parts)}
+    if out is not None:
+        save_result(out, arrays, attrs)
+    return arrays, attrs
