@@ -153,12 +153,19 @@ def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad
     return _solve_many(z.reshape(-1), c, n_levels, tol, max_iter, z.shape)
 
 
+_CHUNK = 512
+
+
 def _solve_many(zf, c, n_levels, tol, max_iter, shape):
-    # pad to a power-of-two batch (≥ 16) so that grids of different sizes share one compiled solver
+    # pad to a power-of-two batch (16 … _CHUNK) so that grids of different sizes share one compiled solver;
+    # larger grids run in chunks of _CHUNK points (one very large vmapped batch of nested while loops was
+    # seen to stall the XLA CPU runtime on the shared machine)
     n = zf.shape[0]
-    m = max(16, 1 << max(n - 1, 0).bit_length())
-    zp = jnp.concatenate([zf, jnp.full((m - n,), 1j, zf.dtype)])
-    out = _solve_jit(zp, c, n_levels, tol, max_iter)
+    m = min(_CHUNK, max(16, 1 << max(n - 1, 0).bit_length()))
+    total = -(-n // m) * m
+    zp = jnp.concatenate([zf, jnp.full((total - n,), 1j, zf.dtype)])
+    parts = [_solve_jit(zp[i:i + m], c, n_levels, tol, max_iter) for i in range(0, total, m)]
+    out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a, 0), *parts) if len(parts) > 1 else parts[0]
     return jax.tree_util.tree_map(lambda a: a[:n].reshape(shape + a.shape[1:]), out)
 
 
