@@ -153,7 +153,7 @@ def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad
     return _solve_many(z.reshape(-1), c, n_levels, tol, max_iter, z.shape)
 
 
-_CHUNK = 512
+_CHUNK = 128
 
 
 def _solve_many(zf, c, n_levels, tol, max_iter, shape):
