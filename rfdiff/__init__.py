@@ -43,6 +43,18 @@ from .mixture import (
     proportions_long_tail as proportions_long_tail,
     proportions_step as proportions_step,
 )
+from .spectrum import (
+    NeuronPopulation as NeuronPopulation,
+    ResolventState as ResolventState,
+    SpectrumConvergenceError as SpectrumConvergenceError,
+    SpectrumResult as SpectrumResult,
+    edges_from_eigs as edges_from_eigs,
+    neuron_population as neuron_population,
+    outliers as outliers,
+    resolvent as resolvent,
+    spectral_density as spectral_density,
+    spectral_distance as spectral_distance,
+)
 from .timescales import (
     Timescales as Timescales,
     first_crossing as first_crossing,

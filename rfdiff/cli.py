@@ -19,6 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     # speciation, simulate, compare). Keep the blocks separate so they stay easy to read and to merge.
 
     # --- spectrum -------------------------------------------------------------------------------------
+    p = sub.add_parser("spectrum", help="asymptotic spectrum of the feature covariance U (density, per class)")
+    p.add_argument("spec", help="TOML spec ([mixture], [model], optional [finite] d and [spectrum])")
+    p.add_argument("--out", default=None, help="output directory (default: next to the spec)")
+    p.add_argument("--num-points", type=int, default=None, help="log-λ grid size (default 1000)")
+    p.add_argument("--lam-min", type=float, default=None, help="smallest λ (default 1e-4)")
+    p.add_argument("--lam-max", type=float, default=None, help="largest λ (default 1e2)")
+    p.set_defaults(func=_cmd_spectrum)
 
     # --- curves / timescales / phase-diagram ----------------------------------------------------------
     for name, helptext, func in [
@@ -126,6 +133,17 @@ def _cmd_simulate_unet(args) -> int:
     print(f"measured order: memorisation {s['order_mem']}, generalisation at t={s['times'][0]:.3g} "
           f"{s['order_gen'][0]}; results in {out}")
     return 0
+
+
+
+def _cmd_spectrum(args) -> int:
+    from .spectrum_cli import run_spectrum
+
+    npz, png = run_spectrum(args.spec, args.out, num_points=args.num_points, lam_min=args.lam_min,
+                            lam_max=args.lam_max)
+    print(f"wrote {npz}\nwrote {png}")
+    return 0
+
 
 
 def _cmd_simulate_rf(args):
