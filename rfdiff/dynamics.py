@@ -245,15 +245,14 @@ def _mixture_cross_moments(problem, n_mc: int, seed: int):
     Wt = jnp.asarray(problem.W, jnp.float64) / np.sqrt(d)
     key = jax.random.key(seed)
     Ds, consts = [], []
-    with jax.numpy_rank_promotion("allow"):  # rfdiff.diffusion broadcasts (n, d) against (d,) implicitly
-        for c in range(mix.num_classes):
-            key, k1, k2 = jax.random.split(key, 3)
-            labels = jnp.full((n_mc,), c)
-            x0, _ = mix.sample(k1, n_mc, d, centroids=problem.centroids, labels=labels)
-            xt, _ = forward_sample(k2, x0, t)
-            sc = class_score(xt, t, mix, problem.centroids, c)
-            w = sc - mixture_score(xt, t, mix, problem.centroids)
-            phi = act.fn(xt @ Wt.T)
-            Ds.append(phi.T @ w / n_mc)
-            consts.append((jnp.mean(jnp.sum(w * w, -1)) - 2 * jnp.mean(jnp.sum(sc * w, -1))) / d)
+    for c in range(mix.num_classes):
+        key, k1, k2 = jax.random.split(key, 3)
+        labels = jnp.full((n_mc,), c)
+        x0, _ = mix.sample(k1, n_mc, d, centroids=problem.centroids, labels=labels)
+        xt, _ = forward_sample(k2, x0, t)
+        sc = class_score(xt, t, mix, problem.centroids, c)
+        w = sc - mixture_score(xt, t, mix, problem.centroids)
+        phi = act.fn(xt @ Wt.T)
+        Ds.append(phi.T @ w / n_mc)
+        consts.append((jnp.mean(jnp.sum(w * w, -1)) - 2 * jnp.mean(jnp.sum(sc * w, -1))) / d)
     return jnp.stack(Ds), jnp.stack(consts)

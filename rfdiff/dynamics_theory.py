@@ -65,8 +65,7 @@ def neuron_population(activation: str, proportions, variances, gram, t, *, n_qua
     shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
     dlt = -jnp.expm1(-2.0 * t)
     cx2 = jnp.exp(-2.0 * t) * variances
-    with jax.numpy_rank_promotion("allow"):  # activations' quadrature broadcasts (N, K, 1) against (nodes,)
-        co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
+    co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
     return jnp.asarray(wts), co.a, co.v2, co.s2
 
 

@@ -20,9 +20,7 @@ def setup():
     model = RFModel(3.0, 1.5, T_DIFF, "tanh")
     prob = realise(jax.random.key(1), mix, model, d=24)
     mom = train_moments(prob)
-    # features.population_moments (main @ c5e27c4) broadcasts (p, d) * (d,) implicitly; reported to the lead
-    with jax.numpy_rank_promotion("allow"):
-        pop = population_moments(prob)
+    pop = population_moments(prob)
     return prob, mom, pop
 
 
@@ -126,8 +124,7 @@ def test_mixture_score_error_against_independent_monte_carlo(setup):
         x0, _ = mix.sample(k1, n, d, centroids=prob.centroids, labels=jnp.full((n,), c))
         xt, _ = forward_sample(k2, x0, T_DIFF)
         sA = jnp.tanh(xt @ Wt.T) @ A.T / np.sqrt(prob.p)
-        with jax.numpy_rank_promotion("allow"):  # rfdiff.diffusion broadcasts implicitly
-            smix = mixture_score(xt, T_DIFF, mix, prob.centroids)
+        smix = mixture_score(xt, T_DIFF, mix, prob.centroids)
         err = gam2[c] * np.asarray(jnp.sum((sA - smix) ** 2, -1)) / d
         se = err.std() / np.sqrt(n)
         # both estimates are Monte Carlo: allow 5 standard errors of the direct one plus the cross-term noise
@@ -188,8 +185,7 @@ def test_theory_matches_finite_d_ridge_closed_form():
     th = theory_curves(mix, TH_MODEL, taus)
     prob = realise(jax.random.key(0), mix, TH_MODEL, d=120)
     mom = train_moments(prob)
-    with jax.numpy_rank_promotion("allow"):
-        pop = population_moments(prob)
+    pop = population_moments(prob)
     fc = finite_curves(prob, mom, pop)
     inf = np.asarray(fc.asymptote()["eps_train"][:, 0])
     cur = fc(taus, kind="ridge")

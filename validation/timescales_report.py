@@ -62,8 +62,7 @@ def finite_run(name, mix, d):
     t0 = time.perf_counter()
     prob = realise(jax.random.key(0), mix, MODEL, d)
     mom = train_moments(prob)
-    with jax.numpy_rank_promotion("allow"):
-        pop = population_moments(prob)
+    pop = population_moments(prob)
     fc = finite_curves(prob, mom, pop)
     inf = np.asarray(fc.asymptote()["eps_train"][:, 0])
     arrs = {"inf": inf}
