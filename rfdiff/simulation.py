@@ -189,9 +189,7 @@ def _eval_sets(problem, config: TrainConfig, key, dt):
     x_te = np.exp(-t) * np.asarray(x0_te, np.float64) + sq * xi_te
     with jax.enable_x64(True):
         mu = jnp.asarray(problem.centroids, jnp.float64)
-        # row-wise vmap: diffusion.mixture_score broadcasts (n,1,d) against (K,d), which strict rank promotion
-        # rejects for batched x; one row at a time it is rank-consistent.
-        target = np.asarray(jax.vmap(lambda x: mixture_score(x, t, mix, mu))(jnp.asarray(x_te)))
+        target = np.asarray(mixture_score(jnp.asarray(x_te), t, mix, mu))  # batched (n, d) input
     eye = np.eye(k)
     as_dt = lambda a: jnp.asarray(a, dt)  # noqa: E731
     train = (as_dt(x_tr), as_dt(xi), as_dt(eye[lab_tr]), None)
