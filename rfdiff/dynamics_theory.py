@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._config import float64
+from ._resolvent import Constants, NeuronPopulation, fixed_point_map, outputs
 from .activations import ge_coefficients
 
 __all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
@@ -41,89 +42,71 @@ _NEWTON = 8  # Newton steps after the damped fixed-point warm-up, per μ
 _FP = 25  # damped fixed-point steps per μ (warm-started from the previous, larger μ)
 
 
-def neuron_population(activation: str, proportions, variances, gram, t, *, n_quad: int = 256,
-                      coef_nodes: int = 48):
-    """Nodes of the neuron population: weights (N,), a, v², s² (N, K).
+def neuron_population(activation: str, variances, gram, t, *, n_quad: int = 256, coef_nodes: int = 128,
+                      shifts=None) -> NeuronPopulation:
+    """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
 
     Neuron shifts m_i = e^{−t} w̃_i·μ_c are N(0, e^{−2t} M) (M = centroid Gram per d). With strong centroids
     the coefficients vary on the scale Γ_c ≈ 1 while the shifts spread over √M ≫ 1, which a tensor
     Gauss–Hermite rule does not resolve; we use ``n_quad`` scrambled-Sobol points mapped through the normal
     inverse CDF (fixed seed: deterministic; error ~ 1/N). ``n_quad = 1`` puts one node at m = 0 (regime A, M = 0).
+    ``shifts`` (N, K): an explicit set, e.g. the realised shifts of a finite W (then ``n_quad`` is ignored).
     """
     K = variances.shape[0]
-    if n_quad == 1:
-        grid = np.zeros((1, K))
-    else:
-        from scipy.stats import norm, qmc
+    if shifts is None:
+        if n_quad == 1:
+            grid = np.zeros((1, K))
+        else:
+            from scipy.stats import norm, qmc
 
-        u = qmc.Sobol(K, scramble=True, seed=12345).random(n_quad)
-        grid = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
-        grid = grid - grid.mean(0)  # exact zero mean: the shift distribution is symmetric
-    wts = np.full(grid.shape[0], 1.0 / grid.shape[0])
-    ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
-    root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
-    shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
+            u = qmc.Sobol(K, scramble=True, seed=12345).random(n_quad)
+            grid = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+            grid = grid - grid.mean(0)  # exact zero mean: the shift distribution is symmetric
+        ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
+        root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
+        shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
     dlt = -jnp.expm1(-2.0 * t)
     cx2 = jnp.exp(-2.0 * t) * variances
     co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
-    return jnp.asarray(wts), co.a, co.v2, co.s2
+    n = shifts.shape[0]
+    return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
 
 
-def _unpack(x, K):
-    return x[:K], x[K:].reshape(K, K)
-
-
-def _fixed_point_map(x, theta, mu, pop, const):
-    """One application of the self-consistent map (notes eq. 4.2) at z = −μ; returns the new x."""
-    wts, a, v2, s2 = pop
-    cdat, dlt, psi_p, psi_n, f = const
-    K = f.shape[0]
+def _constants(theta, pop, proportions, variances, psi_p, psi_n, t) -> Constants:
+    """Constants of the shared map (``rfdiff._resolvent``) for weights θ = (ω, e); isotropic classes."""
+    K = variances.shape[0]
     omega, e = theta[:K], theta[K:]
-    delta, Xi = _unpack(x, K)
-    den = 1.0 + omega / f * delta
-    kappa = omega * dlt + omega * cdat / den + e * (dlt + cdat)
-    lam = s2 @ omega + (s2 + v2) @ e + mu + v2 @ (omega / den)  # (N,)
-    Theta = jnp.linalg.solve(jnp.eye(K) + kappa[:, None] * Xi, jnp.diag(kappa))
-    D = lam + jnp.einsum("ic,cd,id->i", a, Theta, a)
-    Xi_new = psi_p * jnp.einsum("i,ic,id->cd", wts / D, a, a)
-    R = _resolvent_R(Xi_new, kappa, K)
-    delta_new = (cdat * jnp.diag(R) + psi_p * (wts / D) @ v2) / psi_n
-    return jnp.concatenate([delta_new, Xi_new.ravel()])
-
-
-def _resolvent_R(Xi, kappa, K):
-    return Xi @ jnp.linalg.inv(jnp.eye(K) + kappa[:, None] * Xi)
-
-
-def _R_of(x, theta, const):
-    """R = Ξ (I + diag κ Ξ)⁻¹ as a function of the unknowns and the weights (for the ε-derivatives)."""
-    cdat, dlt, _, _, f = const
-    K = f.shape[0]
-    omega, e = theta[:K], theta[K:]
-    delta, Xi = _unpack(x, K)
-    kappa = omega * dlt + omega * cdat / (1.0 + omega / f * delta) + e * (dlt + cdat)
-    return _resolvent_R(Xi, kappa, K)
+    return Constants(psi_p=psi_p, psi_n=psi_n, delta_t=-jnp.expm1(-2.0 * t), c2=jnp.exp(-2.0 * t) * variances,
+                     levels=jnp.ones((K, 1)), level_weights=jnp.ones(1), omega=omega, e=e,
+                     ratio=omega / proportions, pop=pop)
 
 
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
-                       n_quad: int = 256, coef_nodes: int = 48):
+                       n_quad: int = 256, coef_nodes: int = 128, shifts=None):
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
-    Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test`` (K, T), ``eps_train_inf``,
-    ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ), ``residual`` (max relative
-    fixed-point residual, scalar).
+    The equations are those of the spectrum solver (``rfdiff._resolvent.fixed_point_map``, one covariance
+    level) evaluated at the real point z = −μ, where they are real: a damped fixed-point warm-up from the
+    previous (larger) μ, then Newton. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
+    (K, T), ``eps_train_inf``, ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ),
+    ``residual`` (max relative fixed-point residual, scalar).
     """
     K = variances.shape[0]
-    pop = neuron_population(activation, proportions, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes)
+    pop = neuron_population(activation, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
     dlt = -jnp.expm1(-2.0 * t)
     cdat = jnp.exp(-2.0 * t) * variances
     f = proportions
-    const = (cdat, dlt, psi_p, psi_n, f)
     theta0 = jnp.concatenate([f, jnp.zeros(K)])
     mus = jnp.concatenate([1.0 / jnp.asarray(taus), jnp.zeros(1)])  # decreasing μ, then μ = 0 (τ = ∞)
 
+    def fmap(y, th, mu):
+        return fixed_point_map(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))
+
+    def r_of(y, th, mu):
+        return outputs(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))[3]  # R (K, K)
+
     def solve(x, mu):
-        F = lambda y: _fixed_point_map(y, theta0, mu, pop, const)
+        F = lambda y: fmap(y, theta0, mu)  # noqa: E731
         x = jax.lax.fori_loop(0, _FP, lambda _, y: 0.5 * y + 0.5 * F(y), x)
 
         def newton(_, y):
@@ -135,14 +118,14 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
         res = jnp.max(jnp.abs(F(x) - x)) / (jnp.max(jnp.abs(x)) + 1e-300)
         # implicit-function derivative dx/dθ = (I − ∂F/∂x)⁻¹ ∂F/∂θ for the 2K weight directions
         Jx = jax.jacfwd(F)(x)
-        Jt = jax.jacfwd(lambda th: _fixed_point_map(x, th, mu, pop, const))(theta0)
+        Jt = jax.jacfwd(lambda th: fmap(x, th, mu))(theta0)
         dx = jnp.linalg.solve(jnp.eye(x.shape[0]) - Jx, Jt)  # (n_x, 2K)
-        R = _R_of(x, theta0, const)
+        R = r_of(x, theta0, mu)
         q1 = dlt * R @ f  # (K,)
 
         def dquad(j):
             tang = jax.nn.one_hot(j, 2 * K, dtype=x.dtype)
-            _, dR = jax.jvp(lambda y, th: _R_of(y, th, const), (x, theta0), (dx[:, j], tang))
+            _, dR = jax.jvp(lambda y, th: r_of(y, th, mu), (x, theta0), (dx[:, j], tang))
             return -dlt * f @ dR @ f
 
         q2 = jax.vmap(dquad)(jnp.arange(2 * K))  # (2K,): train ω_c then test e_c
@@ -160,11 +143,14 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
 
 @float64
-def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 48, tol: float = 1e-8):
+def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
+                  shifts=None):
     """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
 
     ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises ``ValueError``
-    with the residual if the fixed point did not converge to ``tol``. See :func:`theory_curves_core`.
+    with the residual if the fixed point did not converge to ``tol``. ``shifts`` (N, K): use this explicit
+    neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
+    must be isotropic (one covariance level). See :func:`theory_curves_core`.
     """
     taus = np.asarray(taus, dtype=np.float64)
     if taus.ndim != 1 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
@@ -174,12 +160,19 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
     props = np.asarray(mixture.proportions, dtype=np.float64)
     if np.any(props <= 0):
         raise ValueError(f"every class needs a positive proportion, got {props}")
+    if not np.allclose(np.asarray(mixture.levels), 1.0):
+        raise ValueError("theory_curves needs isotropic classes (mixture.levels all 1); the per-class "
+                         "normalisation S_c = Δ/Γ_c² assumes Cov_c = σ_c² I")
     gram = jnp.asarray(mixture.centroid_gram, jnp.float64)
+    if shifts is not None:
+        shifts = jnp.asarray(shifts, jnp.float64)
+        if shifts.ndim != 2 or shifts.shape[1] != props.size or not bool(jnp.all(jnp.isfinite(shifts))):
+            raise ValueError(f"shifts must be a finite (N, {props.size}) array, got shape {shifts.shape}")
     if n_quad is None:
         n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
     out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,
                     jnp.float64(model.psi_p), jnp.float64(model.psi_n), jnp.float64(model.t), jnp.asarray(taus),
-                    activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes)
+                    activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
     res = float(out["residual"])
     if not np.isfinite(res) or res > tol:
         raise ValueError(f"theory fixed point did not converge: relative residual {res:.3g} > tol {tol:.1g}")

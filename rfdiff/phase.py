@@ -63,7 +63,7 @@ def point_arrays(base_mixture, base_model, params: dict):
     return props, var, gram, get("psi_p", base_model.psi_p), get("psi_n", base_model.psi_n), get("t", base_model.t)
 
 
-def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 32):
+def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64):
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 

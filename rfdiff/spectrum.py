@@ -99,8 +99,8 @@ def neuron_population(mixture: GaussianMixture, model: RFModel, *, n_hermite: in
             root = vec[:, keep] * np.sqrt(ev[keep])  # (K, r): M = root rootᵀ
             m = jnp.asarray(np.exp(-float(t)) * grid @ root.T)
             w = jnp.asarray(wgt)
-    if n_nodes is None:  # 200 nodes: coefficients to ~1e-12; 80 for large populations (~1e-6 for Γ² ≲ 3)
-        n_nodes = 200 if m.shape[0] <= 64 else 80
+    if n_nodes is None:  # trapezoid rule (activations): 128 nodes ~1e-10 up to Γ ≈ 3; 96 for large populations
+        n_nodes = 128 if m.shape[0] <= 64 else 96
     co = class_coefficients(model.activation, mixture, t, m, n_nodes=n_nodes)
     return NeuronPopulation(weights=w, mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
 

@@ -206,3 +206,54 @@ def test_theory_bad_input():
         theory_curves(mix, TH_MODEL, [1.0, 0.5])
     with pytest.raises(ValueError, match="proportion"):
         theory_curves(GaussianMixture.create([1.0, 0.0], [4.0, 1.0]), TH_MODEL, [1.0, 2.0])
+
+
+def test_theory_agrees_with_spectrum_solver_at_real_z():
+    """The dynamics theory (real damped fixed point + Newton, warm-started along μ) and the spectrum solver
+    (complex Newton with imaginary-part continuation, each point independent) share the map but not the
+    solver. At z = −1/τ: the signal Q1 = Δ Σ π R and the test-loss derivative Q2 = −∂_e [Δ πᵀR(U + e U_c^pop)π]
+    (implicit function theorem vs a central finite difference in the weights) agree."""
+    from rfdiff.dynamics_theory import neuron_population as theory_population
+    from rfdiff.spectrum import resolvent
+
+    mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0]).with_strong_centroids([1.0, 0.5])
+    taus = np.array([0.5, 5.0, 50.0])
+    out = theory_curves(mix, TH_MODEL, taus, n_quad=64)
+    with jax.enable_x64(True):
+        pop = theory_population("tanh", jnp.asarray(mix.class_variance), jnp.asarray(mix.centroid_gram),
+                                jnp.float64(TH_MODEL.t), n_quad=64)
+    pi = np.asarray(mix.proportions)
+    dlt = -np.expm1(-2 * TH_MODEL.t)
+    st = resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop)
+    assert float(np.max(np.asarray(st.residual))) < 1e-10
+    signal = dlt * np.einsum("tcd,d->ct", np.real(np.asarray(st.R)), pi)
+    np.testing.assert_allclose(out["signal"], signal, rtol=1e-9)
+    h = 1e-5
+    for c in range(2):
+        e = np.zeros(2)
+        e[c] = h
+        rp = np.real(np.asarray(resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop, weights=(pi, e)).R))
+        rm = np.real(np.asarray(resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop, weights=(pi, -e)).R))
+        q2 = -dlt * np.einsum("c,tcd,d->t", pi, rp - rm, pi) / (2 * h)
+        loss_test = 1 + q2 - 2 * signal[c]
+        np.testing.assert_allclose(out["loss_test"][c], loss_test, rtol=1e-7)
+
+
+def test_theory_with_explicit_shifts():
+    """An explicit shift population equal to the Sobol nodes reproduces the default; bad shifts are refused."""
+    mix = GaussianMixture.create([0.5, 0.5], [1.21, 1.0]).with_strong_centroids([4.0, 4.0])
+    taus = np.logspace(-1, 3, 5)
+    ref = theory_curves(mix, TH_MODEL, taus, n_quad=128)
+    from scipy.stats import norm, qmc
+
+    grid = norm.ppf(np.clip(qmc.Sobol(2, scramble=True, seed=12345).random(128), 1e-12, 1 - 1e-12))
+    grid = grid - grid.mean(0)
+    ev, vec = np.linalg.eigh(np.asarray(mix.centroid_gram))
+    shifts = np.exp(-TH_MODEL.t) * grid @ (vec * np.sqrt(np.clip(ev, 0, None))).T
+    got = theory_curves(mix, TH_MODEL, taus, shifts=shifts)
+    np.testing.assert_allclose(got["eps_train"], ref["eps_train"], rtol=1e-10)
+    with pytest.raises(ValueError, match="shifts"):
+        theory_curves(mix, TH_MODEL, taus, shifts=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="isotropic"):
+        theory_curves(GaussianMixture.create([1.0], [1.0], levels=[[1.0, 2.0]], level_weights=[0.5, 0.5]),
+                      TH_MODEL, taus)
