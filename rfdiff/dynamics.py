@@ -93,11 +93,13 @@ class ClosedForm(eqx.Module):
         return _evaluate(self.lam, self.P, self.b, taus, kind, step)
 
     @float64
-    def asymptote(self, rtol: float = 1e-10) -> jax.Array:
+    def asymptote(self, rtol: float = 1e-14) -> jax.Array:
         """τ → ∞ limit (f = 1/λ; also the GD limit for η < 2/λ_max), shape (X,).
 
-        Directions with λ ≤ rtol·λ_max get f = 0 (pseudo-inverse): V has no weight there (uᵀUu = 0 ⇒ uᵀφ = 0
-        a.s. ⇒ uᵀV = 0), e.g. saturated tanh neurons under strong centroids give numerically null U directions.
+        Directions with λ ≤ rtol·λ_max get f = 0 (pseudo-inverse): V has no weight on exactly null directions
+        (uᵀUu = 0 ⇒ uᵀφ = 0 a.s. ⇒ uᵀV = 0). The cut-off must stay at the level of rounding (~1e-14): under strong
+        centroids, partly saturated tanh neurons give genuine eigenvalues down to ~1e-13·λ_max that still carry
+        memorisation (notes 04 §6: a cut at 1e-10 dropped 1–5% of ε^tr(∞) and biased τ_mem).
         """
         lmax = jnp.max(self.lam)
         if not float(lmax) > 0:
@@ -193,8 +195,9 @@ class FiniteCurves(eqx.Module):
         return self._package(self.cf(taus, kind, step))
 
     @float64
-    def asymptote(self) -> dict:
-        return self._package(self.cf.asymptote()[:, None])
+    def asymptote(self, rtol: float = 1e-14) -> dict:
+        """τ → ∞ values (K, 1); ``rtol`` is the pseudo-inverse cut-off of :meth:`ClosedForm.asymptote`."""
+        return self._package(self.cf.asymptote(rtol)[:, None])
 
     def _package(self, L):
         K = self.num_classes

@@ -257,3 +257,20 @@ def test_theory_with_explicit_shifts():
     with pytest.raises(ValueError, match="isotropic"):
         theory_curves(GaussianMixture.create([1.0], [1.0], levels=[[1.0, 2.0]], level_weights=[0.5, 0.5]),
                       TH_MODEL, taus)
+
+
+def test_asymptote_keeps_small_but_genuine_eigenvalues():
+    """Strong centroids give eigenvalues of U down to ~1e-13 λ_max that still carry weight of V (notes 04 §6).
+    The τ → ∞ limit must keep them: it equals the flow curve at a τ with τ λ_min ≫ 1 (and a cut-off at
+    1e-10 λ_max, the old default, visibly does not)."""
+    rng = np.random.default_rng(3)
+    p, d = 40, 30
+    Q, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    lam = np.logspace(3, -9, p)  # λ_min / λ_max = 1e-12
+    U = (Q * lam) @ Q.T
+    U = 0.5 * (U + U.T)
+    V = rng.normal(size=(p, d)) * 0.1
+    cf = closed_form(U, V, U[None], V[None], delta=0.3, d=d)
+    far = np.asarray(cf(np.array([1e14])))[0, 0]
+    np.testing.assert_allclose(float(np.asarray(cf.asymptote())[0]), far, rtol=1e-6)
+    assert abs(float(np.asarray(cf.asymptote(1e-10))[0]) - far) > 1e-3 * abs(far)
