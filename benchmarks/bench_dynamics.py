@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
-from rfdiff.dynamics import closed_form, iterate_gd, quadratic_loss  # noqa: E402
+from rfdiff.finite.closed_form import closed_form, iterate_gd, quadratic_loss  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.phase import timescale_fn  # noqa: E402
+from rfdiff.theory.phase import timescale_fn  # noqa: E402
 from rfdiff.sweep import phase_diagram  # noqa: E402
 
 

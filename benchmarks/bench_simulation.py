@@ -2,7 +2,7 @@
 
 Side by side in one process:
 
-1. steps/s of the jitted fresh-noise trainer (``rfdiff.simulation``, "simple" and "linear" control variates) against a
+1. steps/s of the jitted fresh-noise trainer (``rfdiff.simulate.train``, "simple" and "linear" control variates) against a
    straightforward NumPy loop doing the same "simple" step (same shapes, float32, full batch);
 2. achieved FLOP rate of the jitted step against this machine's measured float32 matmul peak (jnp and NumPy
    matmul of 2048², best of 5). No GPU in this session: the GPU fraction is owed;
@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
-from rfdiff.features import realise, train_moments  # noqa: E402
+from rfdiff.finite.features import realise, train_moments  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.simulation import TrainConfig, _build  # noqa: E402
+from rfdiff.simulate.train import TrainConfig, _build  # noqa: E402
 
 
 def best(fn, reps=3):
@@ -101,7 +101,7 @@ def main(argv=None):
              f"| NumPy loop, simple CV (baseline) | {rates['numpy']:.3g} | 1.00× | "
              f"{flops['simple'] * rates['numpy'] / 1e9:.3g} | {flops['simple'] * rates['numpy'] / peak_j:.1%} |"]
     # closed form vs iterating exact GD to the same τ
-    from rfdiff.dynamics import closed_form, iterate_gd
+    from rfdiff.finite.closed_form import closed_form, iterate_gd
 
     mom = train_moments(prob)
     lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])

@@ -3,7 +3,7 @@
     python benchmarks/bench_speciation.py [--d 1024 --n 2000 --steps 50 --repeats 3]
 
 Baseline: the same jitted sampler driven by ``rfdiff.mixture_score`` (builds the (n, K, d) array x − m_c).
-Candidate: ``rfdiff.sampling.mixture_score_fn`` (expands ||x − m_c||²_{C⁻¹}, one fused reduction per class). Both run side by
+Candidate: ``rfdiff.simulate.sampling.mixture_score_fn`` (expands ||x − m_c||²_{C⁻¹}, one fused reduction per class). Both run side by
 side in this process on the same grid and key; the ratio of median wall times is written to
 benchmarks/results/speciation.md together with the maximum difference of the final states.
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import rfdiff  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.sampling import backward_sde, geometric_grid, mixture_score_fn  # noqa: E402
+from rfdiff.simulate.sampling import backward_sde, geometric_grid, mixture_score_fn  # noqa: E402
 
 
 def main(argv=None):

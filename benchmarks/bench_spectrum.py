@@ -20,9 +20,9 @@ from scipy.optimize import root
 
 jax.config.update("jax_enable_x64", True)
 import rfdiff  # noqa: E402
-from rfdiff.activations import ge_coefficients  # noqa: E402
+from rfdiff.model.activations import ge_coefficients  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.spectrum import neuron_population, spectral_density  # noqa: E402
+from rfdiff.theory.spectrum import neuron_population, spectral_density  # noqa: E402
 
 PSI_P, PSI_N, T = 2.5, 1.0, 0.01
 N_POINTS, N_BASE = 2000, 40

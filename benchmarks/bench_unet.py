@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rfdiff.unet import UNetConfig, _eval_sample, _init_state, _train_step
-from rfdiff._unet_model import make_schedule
+from rfdiff.unet.training import UNetConfig, _eval_sample, _init_state, _train_step
+from rfdiff.unet.model import make_schedule
 
 SIZES = {"cpu": dict(downsample=2, channels=(16, 32), batch_size=32, sample_steps=20, n_samples=200),
          "gpu": dict(downsample=1, channels=(32, 64, 128), batch_size=128, sample_steps=50, n_samples=500)}

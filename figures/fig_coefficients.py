@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from rfdiff.activations import ge_coefficients
+from rfdiff.model.activations import ge_coefficients
 
 
 def make(outdir: Path, quick: bool = False) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Figures of the per-class learning dynamics (asymptotic ridge-time theory, ``rfdiff.dynamics_theory``).
+"""Figures of the per-class learning dynamics (asymptotic ridge-time theory, ``rfdiff.theory.curves``).
 
 * ``dynamics_curves.png``        per-class ε^te, ε^tr vs τ (σ_1/σ_2 = 2, balanced) and the three times;
 * ``dynamics_tau_vs_sigma.png``  τ_gen,c, τ_mem,c vs σ_1/σ_2 (balanced, weak centroids);
@@ -18,10 +18,10 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
-from rfdiff.dynamics_theory import theory_curves  # noqa: E402
-from rfdiff.phase import reversal_line, timescale_fn  # noqa: E402
+from rfdiff.theory.curves import theory_curves  # noqa: E402
+from rfdiff.theory.phase import reversal_line, timescale_fn  # noqa: E402
 from rfdiff.sweep import phase_diagram  # noqa: E402
-from rfdiff.timescales import curve_timescales, scaling_exponents  # noqa: E402
+from rfdiff.theory.timescales import curve_timescales, scaling_exponents  # noqa: E402
 
 MODEL = RFModel(2.0, 1.0, 0.01, "tanh")
 DPI = 100

@@ -19,9 +19,9 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from rfdiff import GaussianMixture, RFModel
-    from rfdiff.compare import compare_timescales, prepare_theory
-    from rfdiff.features import realise
-    from rfdiff.simulation import TrainConfig, train_rf
+    from rfdiff.simulate.compare import compare_timescales, prepare_theory
+    from rfdiff.finite.features import realise
+    from rfdiff.simulate.train import TrainConfig, train_rf
 
     d, steps = (100, 150) if quick else (300, 350)
     with jax.enable_x64(True):

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 
 import rfdiff
-from rfdiff import speciation as sp
-from rfdiff.sampling import geometric_grid, mixture_score_fn
-from rfdiff.speciation_plot import plot_phi, plot_times_vs_ratio
-from rfdiff.speciation_sim import cloning, speciation_vs_ratio
+from rfdiff.theory import speciation as sp
+from rfdiff.simulate.sampling import geometric_grid, mixture_score_fn
+from rfdiff.plots import plot_phi, plot_times_vs_ratio
+from rfdiff.simulate.speciation import cloning, speciation_vs_ratio
 
 
 def _two_class(p_min):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import rfdiff
-from rfdiff.spectrum import spectral_density
+from rfdiff.theory.spectrum import spectral_density
 
 
 def make(outdir: Path, quick: bool) -> list[Path]:

@@ -91,7 +91,7 @@ def plot_samples(run_dirs: dict[str, Path], path: Path) -> Path:
 def make(outdir: Path, quick: bool = False, results: Path = DEFAULT_RESULTS) -> list[Path]:
     runs = {p.name: p for p in sorted(Path(results).glob("*")) if (p / "metrics.npz").is_file()}
     if not runs:
-        print(f"[unet] no results under {results}: run `python validation/unet_report.py` or "
+        print(f"[unet] no results under {results}: run `python validation/unet/report.py` or "
               "`rfdiff simulate unet examples/unet_fmnist.toml` first; skipping")
         return []
     if quick:  # the committed results are read, nothing is trained; quick just draws fewer panels

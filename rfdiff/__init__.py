@@ -1,17 +1,21 @@
 """rfdiff: class-dependent learning of random-features diffusion models on Gaussian mixtures.
 
-The layout follows the story from data to theory to validation:
+The sub-packages follow the data flow, each importing only those before it:
 
-* data       — :mod:`rfdiff.mixture` (K-class Gaussian mixtures), :mod:`rfdiff.diffusion` (forward process,
-               exact mixture score), :mod:`rfdiff.io` (Fashion-MNIST);
-* model      — :mod:`rfdiff.activations` (Gaussian-equivalence coefficients), :mod:`rfdiff.features`
-               (finite-d feature covariance U);
-* theory     — :mod:`rfdiff.spectrum` (Stieltjes transform of U), :mod:`rfdiff.dynamics` (learning curves),
-               :mod:`rfdiff.timescales` (τ_gen, τ_mem), :mod:`rfdiff.speciation`, :mod:`rfdiff.sweep`;
-* validation — :mod:`rfdiff.simulation` (jitted RF training), :mod:`rfdiff.unet` (U-Net on Fashion-MNIST).
+* :mod:`rfdiff.model`    — K-class Gaussian mixtures, forward diffusion and exact score, the RF score model,
+                            activations and their Gaussian-equivalence coefficients;
+* :mod:`rfdiff.theory`   — d → ∞ theory: one equations module, spectrum, per-class curves and times, phase
+                            diagrams, speciation (never imports the stages below);
+* :mod:`rfdiff.finite`   — finite-d references: realised problems, exact feature moments, closed-form GD;
+* :mod:`rfdiff.simulate` — jitted RF training, samplers, generation, metrics, theory-vs-simulation tables;
+* :mod:`rfdiff.unet`     — U-Net on class-imbalanced Fashion-MNIST;
+* :mod:`rfdiff.cli`      — the ``rfdiff`` command;
+
+plus :mod:`rfdiff.io` (atomic writes, result files), :mod:`rfdiff.sweep` (grid engine) and
+:mod:`rfdiff.plots` (figures). This module only re-exports the public names.
 """
 
-from .activations import (
+from .model.activations import (
     ACTIVATIONS as ACTIVATIONS,
     Activation as Activation,
     GECoefficients as GECoefficients,
@@ -21,29 +25,29 @@ from .activations import (
     ge_coefficients as ge_coefficients,
     get_activation as get_activation,
 )
-from .diffusion import (
+from .model.diffusion import (
     class_log_posterior as class_log_posterior,
     delta as delta,
     forward_sample as forward_sample,
     mixture_score as mixture_score,
     noised_variances as noised_variances,
 )
-from .features import (
+from .model.rf import RFModel as RFModel
+from .finite.features import (
     FeatureMoments as FeatureMoments,
     FiniteProblem as FiniteProblem,
-    RFModel as RFModel,
     loss_from_moments as loss_from_moments,
     population_moments as population_moments,
     realise as realise,
     train_moments as train_moments,
 )
-from .mixture import (
+from .model.mixture import (
     GaussianMixture as GaussianMixture,
     class_counts as class_counts,
     proportions_long_tail as proportions_long_tail,
     proportions_step as proportions_step,
 )
-from .spectrum import (
+from .theory.spectrum import (
     NeuronPopulation as NeuronPopulation,
     ResolventState as ResolventState,
     SpectrumConvergenceError as SpectrumConvergenceError,
@@ -55,7 +59,7 @@ from .spectrum import (
     spectral_density as spectral_density,
     spectral_distance as spectral_distance,
 )
-from .timescales import (
+from .theory.timescales import (
     Timescales as Timescales,
     first_crossing as first_crossing,
     generalization_time as generalization_time,
@@ -65,35 +69,35 @@ from .timescales import (
     scaling_exponents as scaling_exponents,
     curve_timescales as curve_timescales,
 )
-from .dynamics import (
+from .finite.closed_form import (
     ClosedForm as ClosedForm,
     FiniteCurves as FiniteCurves,
     closed_form as closed_form,
     finite_curves as finite_curves,
+    fresh_noise_excess as fresh_noise_excess,
     iterate_gd as iterate_gd,
 )
-from .dynamics_theory import theory_curves as theory_curves
-from .phase import reversal_line as reversal_line, timescale_fn as timescale_fn
+from .theory.curves import theory_curves as theory_curves
+from .theory.phase import reversal_line as reversal_line, timescale_fn as timescale_fn
 from .sweep import merge_shards as merge_shards, phase_diagram as phase_diagram
-from .simulation import (
+from .simulate.train import (
     TrainConfig as TrainConfig,
     TrainLog as TrainLog,
-    fresh_noise_excess as fresh_noise_excess,
     train_rf as train_rf,
 )
-from .compare import (
+from .simulate.compare import (
     compare_timescales as compare_timescales,
     prepare_theory as prepare_theory,
 )
 
-from .sampling import (
+from .simulate.sampling import (
     backward_sde as backward_sde,
     geometric_grid as geometric_grid,
     mixture_score_fn as mixture_score_fn,
     posterior_observer as posterior_observer,
     probability_flow_ode as probability_flow_ode,
 )
-from .speciation import (
+from .theory.speciation import (
     biroli_time as biroli_time,
     log_odds_moments as log_odds_moments,
     phi_symmetric as phi_symmetric,
@@ -102,21 +106,21 @@ from .speciation import (
     speciation_times as speciation_times,
     spinodal_time as spinodal_time,
 )
-from .speciation_sim import (
+from .simulate.speciation import (
     cloning as cloning,
     posterior_speciation_times as posterior_speciation_times,
     simulate_posteriors as simulate_posteriors,
     speciation_vs_ratio as speciation_vs_ratio,
 )
 
-from .io import (
+from .unet.fmnist import (
     ClassStatistics as ClassStatistics,
     class_statistics as class_statistics,
     imbalanced_subset as imbalanced_subset,
     load_fashion_mnist as load_fashion_mnist,
     predicted_order as predicted_order,
 )
-from .unet import (
+from .unet.training import (
     UNetConfig as UNetConfig,
     summarise as summarise_unet,
     train as train_unet,

@@ -1,4 +1,4 @@
-"""Input/output: TOML specs, atomic writes, labelled-array result files (and the Fashion-MNIST loader).
+"""Input/output: TOML specs, atomic writes, labelled-array result files.
 
 Spec schema (TOML; every CLI subcommand reads the same file and takes the sections it needs)::
 
@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .mixture import GaussianMixture, proportions_long_tail, proportions_step
+from .model.mixture import GaussianMixture, proportions_long_tail, proportions_step
 
 __all__ = [
     "load_spec",
@@ -56,15 +56,6 @@ __all__ = [
     "atomic_write_text",
     "save_result",
     "load_result",
-    # Fashion-MNIST (implemented in rfdiff/_fmnist.py)
-    "load_fashion_mnist",
-    "find_fashion_mnist",
-    "read_idx",
-    "imbalanced_subset",
-    "class_statistics",
-    "ClassStatistics",
-    "predicted_order",
-    "FASHION_MNIST_CLASSES",
 ]
 
 
@@ -186,17 +177,3 @@ def mixture_from_spec(spec: Mapping[str, Any], d: int | None = None) -> Gaussian
         else:
             raise ValueError(f"[mixture] centroid_scaling must be 'strong' or 'weak', got {scaling!r}")
     return mix
-
-
-# ---------------------------------------------------------------------------------------------- Fashion-MNIST
-# The loader, subsets and class statistics live in rfdiff/_fmnist.py (kept apart so this module stays short).
-from ._fmnist import (  # noqa: E402
-    FASHION_MNIST_CLASSES as FASHION_MNIST_CLASSES,
-    ClassStatistics as ClassStatistics,
-    class_statistics as class_statistics,
-    find_fashion_mnist as find_fashion_mnist,
-    imbalanced_subset as imbalanced_subset,
-    load_fashion_mnist as load_fashion_mnist,
-    predicted_order as predicted_order,
-    read_idx as read_idx,
-)

@@ -79,7 +79,7 @@ def test_shard_range_tiles_and_validates():
 
 
 def test_cli_phase_diagram_shards_merge_to_single_run(tmp_path):
-    from rfdiff.cli import main
+    from rfdiff.cli.main import main
 
     spec = tmp_path / "s.toml"
     spec.write_text('[mixture]\nvariances = [1.0, 1.0]\n[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.01\n'

@@ -1,0 +1,189 @@
+"""Theory vs simulation: closed-form curves of a realised problem, and per-class times from both.
+
+The theory side is the exact finite-d closed form of :mod:`rfdiff.dynamics` for the *same* realisation the
+simulation trains on; the times of both come from :func:`rfdiff.timescales.curve_timescales` (one
+implementation of the definitions). Curve files exchanged by ``rfdiff simulate rf`` and ``rfdiff compare`` hold
+
+    tau (T,), eps_train (K, T), eps_test (K, T)  and optionally  eps_train_inf (K,)
+
+(dims ``class``, ``tau``), written with :func:`rfdiff.io.save_result`; a simulation file is a
+:class:`rfdiff.simulation.TrainLog`.
+
+Example::
+
+    >>> th = prepare_theory(problem)                              # doctest: +SKIP
+    >>> cmp = compare_timescales(th, log)                         # doctest: +SKIP
+    >>> cmp["sim"]["tau_gen"], cmp["theory"]["tau_gen"]           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..precision import float64
+from ..io import load_result, save_result
+
+__all__ = [
+    "Theory", "prepare_theory", "compare_timescales", "theory_file", "load_curves", "write_comparison",
+]
+
+
+class Theory(NamedTuple):
+    """Closed-form per-class curves of one problem (``curves(taus, kind, step)`` → dict) and λ_max(U)."""
+
+    curves: object  # rfdiff.dynamics.FiniteCurves
+    lam_max: float
+
+
+def prepare_theory(problem, *, moments=None, cache=None, k_max: int | None = None) -> Theory:
+    """Exact moments (``rfdiff.features``) and the closed form (``rfdiff.dynamics``) of ``problem``.
+
+    ``cache`` (path): the projected spectral data are stored there and reused when present. ``k_max``: Mehler
+    order of the exact moments (None: automatic, which refuses strongly correlated neurons at very small d).
+    """
+    from ..finite.closed_form import ClosedForm, FiniteCurves, finite_curves
+    from ..finite.features import population_moments, train_moments
+
+    k = problem.mixture.num_classes
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        if cache is not None and Path(cache).exists():
+            a, _ = load_result(cache)
+            cf = ClosedForm(lam=jnp.asarray(a["lam"]), P=jnp.asarray(a["P"]), b=jnp.asarray(a["b"]))
+            fc = FiniteCurves(cf=cf, S=jnp.asarray(a["S"]), gam2=jnp.asarray(a["gam2"]), mix_const=None,
+                              num_classes=k)
+        else:
+            mom = train_moments(problem, k_max=k_max) if moments is None else moments
+            fc = finite_curves(problem, mom, population_moments(problem, k_max=k_max))
+            if cache is not None:
+                save_result(cache, {"lam": fc.cf.lam, "P": fc.cf.P, "b": fc.cf.b, "S": fc.S, "gam2": fc.gam2})
+    return Theory(fc, float(np.max(np.asarray(fc.cf.lam))))
+
+
+def _eval(theory: Theory, taus, step):
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), jax.enable_x64(True):
+        out = theory.curves(np.asarray(taus, np.float64), kind="gd", step=step)
+        inf = theory.curves.asymptote()["eps_train"][:, 0]
+    return {k: np.asarray(v) for k, v in out.items()}, np.asarray(inf)
+
+
+def theory_file(path, theory: Theory, lr: float, steps: int, num: int = 400) -> Path:
+    """Write the closed-form GD curves (step ``lr``) on ``num`` log-spaced step counts up to ``steps``."""
+    ks = np.unique(np.round(np.geomspace(1, steps, num)))
+    cur, inf = _eval(theory, ks * lr, lr)
+    return save_result(path, {"tau": ks * lr, "eps_train": cur["eps_train"], "eps_test": cur["eps_test"],
+                              "eps_train_inf": inf},
+                       {"dims": {"eps_train": ["class", "tau"], "eps_test": ["class", "tau"],
+                                 "eps_train_inf": ["class"], "tau": ["tau"]}, "kind": "gd", "step": lr})
+
+
+def load_curves(path, source: str | None = None) -> dict:
+    """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None}.
+
+    Accepts a simulation TrainLog, a file of :func:`theory_file`, or the output of ``rfdiff curves`` (arrays
+    ``finite_eps_*`` / ``theory_eps_*``): ``source`` = "finite" or "theory" picks one (default: finite if present).
+    """
+    a, _ = load_result(path)
+    if "train_loss" in a:  # a simulation TrainLog: drop step 0 (τ = 0 is off the log grid)
+        s = a["bayes_drop"]
+        keep = a["tau"] > 0
+        return {"tau": a["tau"][keep], "eps_train": ((a["train_loss"] - (1 - s)) / s)[keep].T,
+                "eps_test": ((a["test_loss"] - (1 - s)) / s)[keep].T, "eps_train_inf": None,
+                "lr": float(a["tau"][keep][0] / a["step"][keep][0])}
+    if source is None:
+        source = "finite" if "finite_eps_train" in a else ("theory" if "theory_eps_train" in a else "")
+    if source not in ("", "finite", "theory"):
+        raise ValueError(f"source must be 'finite' or 'theory', got {source!r}")
+    pre = f"{source}_" if source else ""
+    for name in ("tau", f"{pre}eps_train", f"{pre}eps_test"):
+        if name not in a:
+            raise ValueError(f"curve file {path} lacks the array '{name}'")
+    return {"tau": a["tau"], "eps_train": a[f"{pre}eps_train"], "eps_test": a[f"{pre}eps_test"],
+            "eps_train_inf": a.get(f"{pre}eps_train_inf")}
+
+
+def _times(c, inf, window):
+    from ..theory.timescales import curve_timescales
+
+    tau = np.asarray(c["tau"])
+    keep = (tau >= window[0] * (1 - 1e-12)) & (tau <= window[1] * (1 + 1e-12))
+    with jax.enable_x64(True):
+        ts = curve_timescales(tau[keep], np.asarray(c["eps_test"])[:, keep], np.asarray(c["eps_train"])[:, keep],
+                              None if inf is None else np.asarray(inf))
+    return {k: np.asarray(v, np.float64) for k, v in ts._asdict().items()}
+
+
+def _order(times):
+    t = np.where(np.isfinite(times), times, np.inf)
+    return [int(i) for i in np.argsort(t, kind="stable")]
+
+
+def compare_timescales(theory, sim, *, num: int = 400) -> dict:
+    """Per-class times from theory and simulation on the simulation's τ window, same definitions.
+
+    ``theory``: a :class:`Theory` (curves evaluated with the simulation's GD step) or a curve dict
+    (:func:`load_curves`); ``sim``: a TrainLog or a curve dict. τ_mem of both uses the theory's ε^tr(∞).
+    """
+    if not isinstance(sim, dict):
+        keep = sim.tau > 0
+        lr = float(sim.tau[keep][0] / sim.step[keep][0])
+        sim = {"tau": sim.tau[keep], "eps_train": sim.eps_train[keep].T, "eps_test": sim.eps_test[keep].T, "lr": lr}
+    window = (float(sim["tau"][0]), float(sim["tau"][-1]))
+    if isinstance(theory, Theory):
+        if "lr" not in sim:
+            raise ValueError("comparing with a Theory needs the simulation's GD step: pass a TrainLog")
+        lr = float(sim["lr"])
+        ks = np.unique(np.round(np.geomspace(window[0] / lr, window[1] / lr, num)))
+        cur, inf = _eval(theory, ks * lr, lr)
+        on_sim, _ = _eval(theory, sim["tau"], lr)
+        th = {"tau": ks * lr, "eps_train": cur["eps_train"], "eps_test": cur["eps_test"], "eps_train_inf": inf}
+    else:
+        th = theory
+        inf = th.get("eps_train_inf")
+        on_sim = {k: np.stack([np.interp(np.log(sim["tau"]), np.log(th["tau"]), row) for row in th[k]])
+                  for k in ("eps_train", "eps_test")}
+    t_th = _times(th, inf, window)
+    t_si = _times(sim, inf, window)
+    return {"theory": t_th, "sim": t_si, "tau_theory": th["tau"], "tau_sim": sim["tau"],
+            "eps_train_theory": th["eps_train"], "eps_test_theory": th["eps_test"],
+            "eps_train_sim": sim["eps_train"], "eps_test_sim": sim["eps_test"],
+            "order_gen_theory": _order(t_th["tau_gen"]), "order_gen_sim": _order(t_si["tau_gen"]),
+            "order_mem_theory": _order(t_th["tau_mem"]), "order_mem_sim": _order(t_si["tau_mem"]),
+            "max_dev_test": float(np.max(np.abs(on_sim["eps_test"] - sim["eps_test"]))),
+            "max_dev_train": float(np.max(np.abs(on_sim["eps_train"] - sim["eps_train"])))}
+
+
+def write_comparison(outdir, cmp: dict, title: str = "") -> list[Path]:
+    """Markdown table (``comparison.md``), labelled arrays (``comparison.npz``) and a figure (``comparison.png``)."""
+    from ..io import atomic_write_text
+    from ..plots import plot_comparison
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    th, si = cmp["theory"], cmp["sim"]
+    rows = ["| class | τ_gen theory | τ_gen sim | rel. diff | τ_mem theory | τ_mem sim | rel. diff | τ_onset theory "
+            "| τ_onset sim |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def f(x):
+        return "—" if not np.isfinite(x) else f"{x:.4g}"
+
+    def r(a, b):
+        return "—" if not (np.isfinite(a) and np.isfinite(b)) else f"{(a - b) / b:+.1%}"
+
+    for c in range(len(th["tau_gen"])):
+        rows.append(f"| {c} | {f(th['tau_gen'][c])} | {f(si['tau_gen'][c])} | {r(si['tau_gen'][c], th['tau_gen'][c])} "
+                    f"| {f(th['tau_mem'][c])} | {f(si['tau_mem'][c])} | {r(si['tau_mem'][c], th['tau_mem'][c])} "
+                    f"| {f(th['tau_onset'][c])} | {f(si['tau_onset'][c])} |")
+    text = [f"# {title or 'theory vs simulation'}", "", *rows, "",
+            f"Order by τ_gen: theory {cmp['order_gen_theory']}, simulation {cmp['order_gen_sim']}; by τ_mem: theory "
+            f"{cmp['order_mem_theory']}, simulation {cmp['order_mem_sim']}.", ""]
+    paths = [atomic_write_text(outdir / "comparison.md", "\n".join(text))]
+    arrays = {f"{side}_{k}": v for side in ("theory", "sim") for k, v in cmp[side].items()}
+    paths.append(save_result(outdir / "comparison.npz", arrays,
+                             {"dims": {k: ["class"] for k in arrays}, "title": title}))
+    plot_comparison(cmp, outdir / "comparison.png")
+    return paths + [outdir / "comparison.png"]

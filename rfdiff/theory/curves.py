@@ -1,0 +1,182 @@
+"""High-dimensional per-class learning curves (d, p, n → ∞ at fixed ψ_p, ψ_n): ridge-time theory.
+
+Gradient flow weights eigen-direction λ of U by f(λ) = (1 − e^{−τλ})/λ; the exact asymptotic curves need
+two-resolvent (z ≠ z') equivalents that are not derived here. We use the ridge-time proxy
+f(λ) → 1/(λ + μ), μ = 1/τ, whose per-class losses are *equal-point* resolvent quantities at the real point
+z = −μ < 0 (``theory_notes/04_dynamics.md`` §3)::
+
+    L_c^X(μ) = 1 + Q2 − 2 Q1,     Q1 = Δ Σ_c' π_c' R_cc'(−μ),
+    Q2 = −∂_ε [ Δ πᵀ R(−μ; U + ε U_c^X) π ]_{ε=0},
+
+with R_cc'(z) = (1/d) Tr W̃ᵀ D_c (U − z)⁻¹ D_c' W̃ from the deterministic equivalent of U (the K-class
+Gaussian-equivalent model, neurons averaged over their centroid shifts m ~ N(0, e^{−2t} M) on scrambled
+Sobol nodes; equations (4.2) of the notes). The ε-derivative is taken by the implicit-function
+theorem on the fixed point, so it is exact for the equations. The mean-feature and centroid outliers (rank K)
+are not included. The proxy's clock offset against true gradient flow is measured at finite d (notes §3.3).
+
+Everything is real and jittable: :func:`theory_curves_core` is a pure function of arrays (vmap it over grids);
+:func:`theory_curves` validates, runs it in float64 and raises if the fixed point did not converge.
+
+Example::
+
+    >>> from rfdiff import GaussianMixture, RFModel
+    >>> mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    >>> out = theory_curves(mix, RFModel(4.0, 2.0, 0.01, "tanh"), [1e-2, 1.0, 1e2, 1e4])
+    >>> out["eps_test"].shape, bool(out["eps_train"][0, -1] < 0)
+    ((2, 4), True)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..precision import float64
+from .equations import Constants, NeuronPopulation, fixed_point_map, outputs
+from ..model.activations import ge_coefficients
+
+__all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
+
+_NEWTON = 8  # Newton steps after the damped fixed-point warm-up, per μ
+_FP = 25  # damped fixed-point steps per μ (warm-started from the previous, larger μ)
+
+
+def neuron_population(activation: str, variances, gram, t, *, n_quad: int = 256, coef_nodes: int = 128,
+                      shifts=None) -> NeuronPopulation:
+    """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
+
+    Neuron shifts m_i = e^{−t} w̃_i·μ_c are N(0, e^{−2t} M) (M = centroid Gram per d). With strong centroids
+    the coefficients vary on the scale Γ_c ≈ 1 while the shifts spread over √M ≫ 1, which a tensor
+    Gauss–Hermite rule does not resolve; we use ``n_quad`` scrambled-Sobol points mapped through the normal
+    inverse CDF (fixed seed: deterministic; error ~ 1/N). ``n_quad = 1`` puts one node at m = 0 (regime A, M = 0).
+    ``shifts`` (N, K): an explicit set, e.g. the realised shifts of a finite W (then ``n_quad`` is ignored).
+    """
+    K = variances.shape[0]
+    if shifts is None:
+        if n_quad == 1:
+            grid = np.zeros((1, K))
+        else:
+            from scipy.stats import norm, qmc
+
+            u = qmc.Sobol(K, scramble=True, seed=12345).random(n_quad)
+            grid = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+            grid = grid - grid.mean(0)  # exact zero mean: the shift distribution is symmetric
+        ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
+        root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
+        shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
+    dlt = -jnp.expm1(-2.0 * t)
+    cx2 = jnp.exp(-2.0 * t) * variances
+    co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
+    n = shifts.shape[0]
+    return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
+
+
+def _constants(theta, pop, proportions, variances, psi_p, psi_n, t) -> Constants:
+    """Constants of the shared map (``rfdiff._resolvent``) for weights θ = (ω, e); isotropic classes."""
+    K = variances.shape[0]
+    omega, e = theta[:K], theta[K:]
+    return Constants(psi_p=psi_p, psi_n=psi_n, delta_t=-jnp.expm1(-2.0 * t), c2=jnp.exp(-2.0 * t) * variances,
+                     levels=jnp.ones((K, 1)), level_weights=jnp.ones(1), omega=omega, e=e,
+                     ratio=omega / proportions, pop=pop)
+
+
+def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
+                       n_quad: int = 256, coef_nodes: int = 128, shifts=None):
+    """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
+
+    The equations are those of the spectrum solver (``rfdiff._resolvent.fixed_point_map``, one covariance
+    level) evaluated at the real point z = −μ, where they are real: a damped fixed-point warm-up from the
+    previous (larger) μ, then Newton. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
+    (K, T), ``eps_train_inf``, ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ),
+    ``residual`` (max relative fixed-point residual, scalar).
+    """
+    K = variances.shape[0]
+    pop = neuron_population(activation, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
+    dlt = -jnp.expm1(-2.0 * t)
+    cdat = jnp.exp(-2.0 * t) * variances
+    f = proportions
+    theta0 = jnp.concatenate([f, jnp.zeros(K)])
+    mus = jnp.concatenate([1.0 / jnp.asarray(taus), jnp.zeros(1)])  # decreasing μ, then μ = 0 (τ = ∞)
+
+    def fmap(y, th, mu):
+        return fixed_point_map(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))
+
+    def r_of(y, th, mu):
+        return outputs(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))[3]  # R (K, K)
+
+    def solve(x, mu):
+        F = lambda y: fmap(y, theta0, mu)  # noqa: E731
+        x = jax.lax.fori_loop(0, _FP, lambda _, y: 0.5 * y + 0.5 * F(y), x)
+
+        def newton(_, y):
+            r = F(y) - y
+            J = jax.jacfwd(F)(y) - jnp.eye(y.shape[0])
+            return y - jnp.linalg.solve(J, r)
+
+        x = jax.lax.fori_loop(0, _NEWTON, newton, x)
+        res = jnp.max(jnp.abs(F(x) - x)) / (jnp.max(jnp.abs(x)) + 1e-300)
+        # implicit-function derivative dx/dθ = (I − ∂F/∂x)⁻¹ ∂F/∂θ for the 2K weight directions
+        Jx = jax.jacfwd(F)(x)
+        Jt = jax.jacfwd(lambda th: fmap(x, th, mu))(theta0)
+        dx = jnp.linalg.solve(jnp.eye(x.shape[0]) - Jx, Jt)  # (n_x, 2K)
+        R = r_of(x, theta0, mu)
+        q1 = dlt * R @ f  # (K,)
+
+        def dquad(j):
+            tang = jax.nn.one_hot(j, 2 * K, dtype=x.dtype)
+            _, dR = jax.jvp(lambda y, th: r_of(y, th, mu), (x, theta0), (dx[:, j], tang))
+            return -dlt * f @ dR @ f
+
+        q2 = jax.vmap(dquad)(jnp.arange(2 * K))  # (2K,): train ω_c then test e_c
+        loss = 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
+        return x, (loss, res, q1)
+
+    x0 = jnp.zeros(K + K * K)
+    _, (loss, res, q1) = jax.lax.scan(solve, x0, mus)  # loss (T+1, 2K)
+    gam2 = cdat + dlt
+    S = dlt / gam2
+    eps = (loss.T - (1.0 - jnp.concatenate([S, S]))[:, None]) / jnp.concatenate([S, S])[:, None]
+    return {"loss_train": loss.T[:K, :-1], "loss_test": loss.T[K:, :-1], "eps_train": eps[:K, :-1],
+            "eps_test": eps[K:, :-1], "eps_train_inf": eps[:K, -1], "eps_test_inf": eps[K:, -1],
+            "signal": q1.T[:, :-1], "residual": jnp.max(res)}
+
+
+@float64
+def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
+                  shifts=None):
+    """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
+
+    ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises ``ValueError``
+    with the residual if the fixed point did not converge to ``tol``. ``shifts`` (N, K): use this explicit
+    neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
+    must be isotropic (one covariance level). See :func:`theory_curves_core`.
+    """
+    taus = np.asarray(taus, dtype=np.float64)
+    if taus.ndim != 1 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
+        raise ValueError("taus must be a 1-d increasing array of positive times")
+    if not isinstance(model.activation, str):
+        raise ValueError("theory_curves needs a named activation (model.activation)")
+    props = np.asarray(mixture.proportions, dtype=np.float64)
+    if np.any(props <= 0):
+        raise ValueError(f"every class needs a positive proportion, got {props}")
+    if not np.allclose(np.asarray(mixture.levels), 1.0):
+        raise ValueError("theory_curves needs isotropic classes (mixture.levels all 1); the per-class "
+                         "normalisation S_c = Δ/Γ_c² assumes Cov_c = σ_c² I")
+    gram = jnp.asarray(mixture.centroid_gram, jnp.float64)
+    if shifts is not None:
+        shifts = jnp.asarray(shifts, jnp.float64)
+        if shifts.ndim != 2 or shifts.shape[1] != props.size or not bool(jnp.all(jnp.isfinite(shifts))):
+            raise ValueError(f"shifts must be a finite (N, {props.size}) array, got shape {shifts.shape}")
+    if n_quad is None:
+        n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
+    out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,
+                    jnp.float64(model.psi_p), jnp.float64(model.psi_n), jnp.float64(model.t), jnp.asarray(taus),
+                    activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
+    res = float(out["residual"])
+    if not np.isfinite(res) or res > tol:
+        raise ValueError(f"theory fixed point did not converge: relative residual {res:.3g} > tol {tol:.1g}")
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+_core_jit = jax.jit(theory_curves_core, static_argnames=("activation", "n_quad", "coef_nodes"))

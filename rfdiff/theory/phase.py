@@ -1,0 +1,111 @@
+"""Per-class times over parameter grids from the asymptotic theory: phase diagrams and reversal boundaries.
+
+A *point* is a base mixture and model modified by named scalar parameters:
+
+* ``sigma_ratio`` r: class 0's standard deviation becomes r·σ_1 (σ_0² = r² σ_1²), other classes unchanged;
+* ``pi1``: class 0's proportion; the others are rescaled to sum to 1 − π_1 (imbalance);
+* ``separation`` s: strong orthogonal centroids, M = s·I (||μ_c||²/d = s; s = 0 is regime A);
+* ``psi_p``, ``psi_n``, ``t``: model parameters.
+
+:func:`timescale_fn` returns the jittable ``params -> {tau_gen, tau_mem, tau_onset, ...}`` (each (K,)) that
+:func:`rfdiff.sweep.phase_diagram` vmaps over a grid; :func:`reversal_line` root-finds (brentq) the imbalance at
+which the order of two classes' times flips, for each variance ratio (``theory_notes/04_dynamics.md`` §5).
+
+Example::
+
+    >>> from rfdiff import GaussianMixture, RFModel
+    >>> fn = timescale_fn(GaussianMixture.create([0.5, 0.5], [1.0, 1.0]), RFModel(4.0, 2.0, 0.01, "tanh"))
+    >>> with jax.enable_x64(True):
+    ...     out = jax.jit(fn)({"sigma_ratio": 2.0, "pi1": 0.5})
+    >>> bool(out["tau_gen"][0] < out["tau_gen"][1])       # the high-variance class generalises first
+    True
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .curves import theory_curves_core
+from .timescales import curve_timescales, reversal_boundary
+
+__all__ = ["PARAMETERS", "point_arrays", "timescale_fn", "reversal_line", "default_taus"]
+
+PARAMETERS = ("sigma_ratio", "pi1", "separation", "psi_p", "psi_n", "t")
+
+
+def default_taus(num: int = 64, lo: float = 1e-3, hi: float = 1e6) -> np.ndarray:
+    """Log grid of training times used by the theory times (log-linear interpolation resolves crossings)."""
+    return np.logspace(np.log10(lo), np.log10(hi), num)
+
+
+def point_arrays(base_mixture, base_model, params: dict):
+    """(proportions, variances, gram, ψ_p, ψ_n, t) of the point ``params`` (see module docstring); jittable."""
+    unknown = set(params) - set(PARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown phase-diagram parameter(s) {sorted(unknown)}; choose from {PARAMETERS}")
+    props = jnp.asarray(base_mixture.proportions, jnp.float64)
+    var = jnp.asarray(base_mixture.class_variance, jnp.float64)
+    gram = jnp.asarray(base_mixture.centroid_gram, jnp.float64)
+    K = props.shape[0]
+    if "sigma_ratio" in params:
+        if K < 2:
+            raise ValueError("sigma_ratio needs at least two classes")
+        var = var.at[0].set(jnp.asarray(params["sigma_ratio"], jnp.float64) ** 2 * var[1])
+    if "pi1" in params:
+        pi = jnp.asarray(params["pi1"], jnp.float64)
+        rest = props[1:] / jnp.sum(props[1:])
+        props = jnp.concatenate([pi[None], (1.0 - pi) * rest])
+    if "separation" in params:
+        gram = jnp.asarray(params["separation"], jnp.float64) * jnp.eye(K)
+    get = lambda k, dflt: jnp.asarray(params.get(k, dflt), jnp.float64)
+    return props, var, gram, get("psi_p", base_model.psi_p), get("psi_n", base_model.psi_n), get("t", base_model.t)
+
+
+def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64):
+    """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
+    ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
+
+    Run it with float64 enabled (``jax.enable_x64(True)``; the CLI, figures and benchmark do): it is traced
+    inside the caller's jit/vmap, so it cannot switch precision itself.
+    ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
+    ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
+    """
+    taus = jnp.asarray(default_taus() if taus is None else taus, jnp.float64)
+    if n_quad is None:
+        n_quad = 1 if float(jnp.max(jnp.abs(jnp.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
+
+    def fn(params):
+        props, var, gram, psi_p, psi_n, t = point_arrays(base_mixture, base_model, params)
+        out = theory_curves_core(props, var, gram, psi_p, psi_n, t, taus, activation=base_model.activation,
+                                 n_quad=n_quad, coef_nodes=coef_nodes)
+        ts = curve_timescales(taus, out["eps_test"], out["eps_train"], out["eps_train_inf"])
+        return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "tau_onset": ts.tau_onset,
+                "eps_test_min": ts.eps_test_min, "eps_train_inf": ts.eps_train_inf, "residual": out["residual"]}
+
+    return fn
+
+
+def reversal_line(base_mixture, base_model, sigma_ratios, *, which: str = "tau_gen", bracket=(0.02, 0.98),
+                  extra: dict | None = None, num_scan: int = 13, fn=None, **kw):
+    """Root-found reversal boundary π_1*(σ_1/σ_2): log(τ_0/τ_1) = 0 for the time ``which``.
+
+    For each variance ratio the imbalance π_1 in ``bracket`` where classes 0 and 1 swap order, by a scan plus
+    :func:`scipy.optimize.brentq`; NaN where the order does not flip inside the bracket. ``extra`` fixes
+    other parameters (e.g. ``{"separation": 16.0}``). ``fn``: a jitted :func:`timescale_fn` to reuse (saves
+    a compilation); ``kw`` go to :func:`timescale_fn` otherwise.
+    """
+    if which not in ("tau_gen", "tau_mem", "tau_onset"):
+        raise ValueError(f"which must be tau_gen, tau_mem or tau_onset, got {which!r}")
+    fn = jax.jit(timescale_fn(base_mixture, base_model, **kw)) if fn is None else fn
+    extra = dict(extra or {})
+
+    def log_ratio(r, pi1):
+        out = fn({"sigma_ratio": jnp.float64(r), "pi1": jnp.float64(pi1),
+                  **{k: jnp.float64(v) for k, v in extra.items()}})
+        tau = np.asarray(out[which])
+        return float(np.log(tau[0] / tau[1]))
+
+    with jax.enable_x64(True):
+        return reversal_boundary(log_ratio, sigma_ratios, bracket, num_scan=num_scan)
