@@ -46,7 +46,7 @@ _TOL = 1e-8  # as GaussianMixture: proportions / level weights must sum to 1 wit
 _POS, _NONNEG = Float(lo=0.0, lo_open=True), Float(lo=0.0)
 _MATRIX = Seq(Seq(Float()))
 
-# Admissible values of the phase-diagram parameters (names must match rfdiff.phase.PARAMETERS; a test checks).
+# Admissible values of the phase-diagram parameters (names must match rfdiff.theory.phase.PARAMETERS; a test checks).
 PHASE_RANGES: dict[str, Float] = {
     "sigma_ratio": _POS, "pi1": Float(0.0, 1.0, lo_open=True, hi_open=True), "separation": _NONNEG,
     "psi_p": _POS, "psi_n": _POS, "t": _POS}
@@ -54,14 +54,14 @@ PHASE_RANGES: dict[str, Float] = {
 
 def _models():
     """The model classes, imported lazily (they pull in jax)."""
-    from .mixture import GaussianMixture, proportions_long_tail, proportions_step
-    from .features import RFModel
+    from .model.mixture import GaussianMixture, proportions_long_tail, proportions_step
+    from .model.rf import RFModel
 
     return GaussianMixture, proportions_long_tail, proportions_step, RFModel
 
 
 def _activations() -> tuple[str, ...]:
-    from .activations import ACTIVATIONS  # lazy: imports jax
+    from .model.activations import ACTIVATIONS  # lazy: imports jax
 
     return tuple(ACTIVATIONS)
 
@@ -69,7 +69,7 @@ def _activations() -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------------ [mixture]
 @_frozen
 class ImbalanceSpec:
-    """``[mixture.imbalance]``: proportions from an imbalance profile (:mod:`rfdiff.mixture`)."""
+    """``[mixture.imbalance]``: proportions from an imbalance profile (:mod:`rfdiff.model.mixture`)."""
 
     profile: str = key(Choice(("long_tail", "step")), doc="long_tail (ratio) or step (minority_fraction)")
     ratio: float | None = key(Opt(Float(lo=1.0)), None, "long_tail: n_max/n_min")
@@ -200,7 +200,7 @@ class ModelSpec:
     psi_p: float = key(_POS, doc="p/d (features per dimension)")
     psi_n: float = key(_POS, doc="n/d (training points per dimension)")
     t: float = key(_POS, doc="diffusion time")
-    activation: str = key(Choice(_activations), "tanh", "activation name (rfdiff.activations.ACTIVATIONS)")
+    activation: str = key(Choice(_activations), "tanh", "activation name (rfdiff.model.activations.ACTIVATIONS)")
 
 
 @_frozen
@@ -238,7 +238,7 @@ class CurvesSpec:
 
 def _pairs(conv_value, what):
     def conv(v, section, name):
-        from .phase import PARAMETERS  # lazy: imports jax
+        from .theory.phase import PARAMETERS  # lazy: imports jax
 
         if not isinstance(v, Mapping):
             raise fail(section, name, f"must be a table {{{what}}}", v)
@@ -262,7 +262,7 @@ def _axis(v, section, name, rng):
 
 @_frozen
 class PhaseDiagramSpec:
-    """``[phase_diagram]``: grid axes and fixed values of the :data:`rfdiff.phase.PARAMETERS`."""
+    """``[phase_diagram]``: grid axes and fixed values of the :data:`rfdiff.theory.phase.PARAMETERS`."""
 
     axes: tuple[tuple[str, tuple[float, float, int]], ...] = key(
         _pairs(_axis, "name = [lo, hi, num]"), (), "grid axes, in order", dump=lambda v: {k: list(x) for k, x in v})
@@ -296,8 +296,8 @@ class SpeciationSpec:
 
 
 def _train_fields() -> dict:
-    """[simulate] keys derived from rfdiff.simulation.TrainConfig (never copied, so they cannot drift)."""
-    from .simulation import TrainConfig  # lazy: imports jax
+    """[simulate] keys derived from rfdiff.simulate.train.TrainConfig (never copied, so they cannot drift)."""
+    from .simulate.train import TrainConfig  # lazy: imports jax
 
     return fields_of(TrainConfig, exclude=("lr", "steps", "checkpoint_dir"))
 
@@ -328,8 +328,8 @@ class SimulateSpec:
         return spec
 
     def train_config(self, lr: float, checkpoint_dir: str | None = None):
-        """The :class:`rfdiff.simulation.TrainConfig` of this section, with the resolved GD step ``lr``."""
-        from .simulation import TrainConfig
+        """The :class:`rfdiff.simulate.train.TrainConfig` of this section, with the resolved GD step ``lr``."""
+        from .simulate.train import TrainConfig
 
         try:
             return TrainConfig(lr=lr, steps=self.steps, checkpoint_dir=checkpoint_dir, **dict(self.options))
@@ -342,14 +342,14 @@ class SimulateSpec:
 
 
 def _unet_fields() -> dict:
-    from .unet import UNetConfig  # lazy: imports jax
+    from .unet.training import UNetConfig  # lazy: imports jax
 
     return fields_of(UNetConfig)
 
 
 def _unet(raw):
-    """``[unet]`` (with ``[unet.eval]`` merged in) as a :class:`rfdiff.unet.UNetConfig`, keys from its fields."""
-    from .unet import UNetConfig
+    """``[unet]`` (with ``[unet.eval]`` merged in) as a :class:`rfdiff.unet.training.UNetConfig`, keys from its fields."""
+    from .unet.training import UNetConfig
 
     if not isinstance(raw, Mapping):
         raise SpecError(f"[unet] must be a table, got {raw!r}")
@@ -393,7 +393,7 @@ class Spec:
     phase_diagram: PhaseDiagramSpec | None = None
     speciation: SpeciationSpec | None = None
     simulate: SimulateSpec | None = None
-    unet: Any = None  # rfdiff.unet.UNetConfig (not imported here: it pulls in jax)
+    unet: Any = None  # rfdiff.unet.training.UNetConfig (not imported here: it pulls in jax)
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> "Spec":

@@ -217,7 +217,7 @@ def test_resolution_and_builders():
 
 
 def test_phase_ranges_cover_phase_parameters():
-    from rfdiff.phase import PARAMETERS
+    from rfdiff.theory.phase import PARAMETERS
 
     assert set(PHASE_RANGES) == set(PARAMETERS)
 
