@@ -28,6 +28,8 @@ import types
 import typing
 from collections.abc import Mapping
 
+from .errors import SpecError
+
 __all__ = ["SpecError", "Float", "Int", "Bool", "Str", "Choice", "Seq", "Opt", "Grid", "TABLE", "key",
            "unknown_key", "parse_table", "section_keys", "fields_of", "dump", "from_hint", "fail", "check_sym_psd",
            "markdown_table"]
@@ -35,11 +37,6 @@ __all__ = ["SpecError", "Float", "Int", "Bool", "Str", "Choice", "Seq", "Opt", "
 REQUIRED = dataclasses.MISSING
 
 
-class SpecError(ValueError):
-    """Any problem with a spec: unknown/missing key, wrong type, value out of range. The message is one line."""
-
-    def __init__(self, msg: str):
-        super().__init__(" ".join(str(msg).split()))  # one line, whatever the embedded reprs hold
 
 
 def fail(section: str, name: str, what: str, value) -> SpecError:

@@ -17,7 +17,7 @@ Example::
     >>> load_spec({"model": {"psi_P": 4.0, "psi_n": 2.0, "t": 0.01}})
     Traceback (most recent call last):
     ...
-    rfdiff._schema.SpecError: [model] unknown key 'psi_P' (did you mean 'psi_p'?)
+    rfdiff.errors.SpecError: [model] unknown key 'psi_P' (did you mean 'psi_p'?)
 
 Heavy modules (jax, the model classes, ``TrainConfig``, ``UNetConfig``) are imported only inside the functions
 that need them, so ``rfdiff.spec`` itself stays light.

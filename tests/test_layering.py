@@ -20,7 +20,7 @@ LEAVES = {"precision", "errors"}
 ALLOWED = {
     "precision": set(),
     "errors": set(),
-    "io": LEAVES | {"model"},  # until the spec schema lands: mixture_from_spec
+    "io": LEAVES,
     "model": LEAVES,
     "theory": LEAVES | {"model"},
     "finite": LEAVES | {"io", "model", "theory"},

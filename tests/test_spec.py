@@ -285,3 +285,37 @@ def test_toml_file_with_the_three_typos_fails_on_the_first(tmp_path):
                     'psi_n = 1.0\nt = nan\n')
     with pytest.raises(SpecError, match=r"\[model\] t must be finite, got nan"):
         load_spec(path)  # ... and so is a non-finite TOML value
+
+
+def test_build_mixture_profiles_and_centroids(tmp_path):
+    """Moved from the old io parser: profiles and both centroid scalings build the right mixture."""
+    import numpy as np
+
+    from rfdiff import GaussianMixture, proportions_long_tail
+
+    spec = tmp_path / "s.toml"
+    spec.write_text("""
+[mixture]
+variances = [1.0, 2.0, 4.0]
+centroid_sq_norms = [4.0, 1.0, 0.0]
+centroid_scaling = "strong"
+[mixture.imbalance]
+profile = "long_tail"
+ratio = 100.0
+""")
+    mix = load_spec(spec).build_mixture()
+    np.testing.assert_allclose(mix.proportions, proportions_long_tail(3, 100.0))
+    np.testing.assert_allclose(np.diag(np.asarray(mix.centroid_gram)), [4.0, 1.0, 0.0])
+    weak = load_spec({"mixture": {"variances": [1, 1], "proportions": [0.5, 0.5], "centroid_sq_norms": [40, 40],
+                                  "centroid_scaling": "weak"}, "finite": {"d": 400}}).build_mixture()
+    np.testing.assert_allclose(np.diag(np.asarray(weak.centroid_gram)), [0.1, 0.1])
+    assert isinstance(weak, GaussianMixture)
+
+
+
+def test_shipped_schema_reference_is_the_generated_one():
+    """examples/SCHEMA.md is `rfdiff schema` output: regenerate it when the schema changes."""
+    from pathlib import Path
+
+    shipped = (Path(__file__).resolve().parents[1] / "examples" / "SCHEMA.md").read_text()
+    assert shipped.strip() == describe_schema().strip(), "run: rfdiff schema > examples/SCHEMA.md"

@@ -76,24 +76,3 @@ def test_shard_range_tiles_and_validates():
         shard_range(10, 4, 4)
     with pytest.raises(ValueError, match="axis"):
         phase_diagram(_fn, {"x": [], "y": [1.0]}, progress=False)
-
-
-def test_cli_phase_diagram_shards_merge_to_single_run(tmp_path):
-    from rfdiff.cli.main import main
-
-    spec = tmp_path / "s.toml"
-    spec.write_text('[mixture]\nvariances = [1.0, 1.0]\n[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.01\n'
-                    '[curves]\ntaus = [1e-3, 1e6, 40]\n')
-    common = [str(spec), "--axis", "sigma_ratio=0.8:1.6:3", "--axis", "pi1=0.2:0.8:2", "--chunk-size", "4"]
-    assert main(["phase-diagram", *common, "--out", str(tmp_path / "full.npz")]) == 0
-    for i in range(2):
-        assert main(["phase-diagram", *common, "--shard", str(i), "--num-shards", "2",
-                     "--out", str(tmp_path / f"s{i}.npz")]) == 0
-    merged, attrs = merge_shards([tmp_path / "s0.npz", tmp_path / "s1.npz"])
-    full, fattrs = load_result(tmp_path / "full.npz")
-    assert fattrs["dims"]["tau_gen"] == ["sigma_ratio", "pi1", "class"] == attrs["dims"]["tau_gen"]
-    for k in full:
-        np.testing.assert_array_equal(full[k], merged[k])
-    # weak centroids: the higher-variance class (class 0 when σ_1/σ_2 > 1) generalises first
-    assert np.all(full["tau_gen"][-1, :, 0] < full["tau_gen"][-1, :, 1])
-    assert main(["phase-diagram", str(spec), "--axis", "bogus=0:1:2", "--out", str(tmp_path / "x.npz")]) == 2

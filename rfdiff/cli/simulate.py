@@ -1,65 +1,89 @@
-"""``rfdiff simulate rf SPEC``: realise the spec's problem, train the RF readout, write the logs."""
+"""``rfdiff simulate rf | unet SPEC`` and ``rfdiff compare THEORY SIM``: simulations and their comparison
+with the theory. Keys of ``[simulate]`` and ``[unet]`` come from the one schema (``rfdiff schema``)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 from pathlib import Path
 
-import jax
+from ..spec import Spec, SpecError
+from ._common import load, out_dir, progress, provenance, require, wrote
 
-from ..simulate.compare import prepare_theory, theory_file
+__all__ = ["simulate_spec", "rf", "unet", "compare"]
 
-__all__ = ["simulate_spec"]
-
-
-_SIM_KEYS = {"steps", "lr", "lr_frac", "optimizer", "batch_size", "noise", "n_noise", "control_variate", "num_logs",
-             "n_test", "n_eval_noise", "seed", "dtype", "chunk", "checkpoint_every", "theory", "mehler_order"}
+log = logging.getLogger("rfdiff")
 
 
-def simulate_spec(spec, out, *, resume: bool = False, progress: bool = True) -> list[Path]:
-    """``rfdiff simulate rf``: realise the spec's problem, train, write ``sim.npz`` (and ``theory.npz``).
+def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = True) -> list[Path]:
+    """Realise the spec's problem (``[finite]`` d, seed), train the RF readout (``[simulate]``), write
+    ``sim.npz`` and, with ``[simulate] theory = true``, the closed-form curves ``theory.npz`` of the same
+    realisation and step. ``lr_frac`` sets η̂ = lr_frac/λ_max(U) from the exact moments."""
+    import jax
 
-    ``[simulate]`` keys: ``steps`` (required), ``lr`` (GD step in τ units) or ``lr_frac`` (η̂ = lr_frac/λ_max(U),
-    needs the exact moments), and any :class:`rfdiff.simulation.TrainConfig` field (``optimizer``, ``batch_size``,
-    ``noise``, ``n_noise``, ``control_variate``, ``num_logs``, ``n_test``, ``n_eval_noise``, ``seed``, ``dtype``,
-    ``chunk``, ``checkpoint_every``); ``theory = true`` (default) also writes the closed-form curves of the same
-    realisation with the same step; ``mehler_order`` fixes the order of the exact moments (small d).
-    ``[finite]``: ``d``, ``seed`` (realisation). ``[model]``: ``psi_p``, ``psi_n``,
-    ``t``, ``activation``.
-    """
-    from ..finite.features import realise
-    from ..model.rf import RFModel
-    from ..io import mixture_from_spec
-    from ..simulate.train import TrainConfig, train_rf
+    from ..finite.features import realise, train_moments
+    from ..simulate.compare import prepare_theory, theory_file
+    from ..simulate.train import train_rf
 
-    sim = dict(spec.get("simulate", {}))
-    unknown = set(sim) - _SIM_KEYS
-    if unknown:
-        raise ValueError(f"[simulate] unknown keys {sorted(unknown)}; allowed: {sorted(_SIM_KEYS)}")
-    if "steps" not in sim:
-        raise ValueError("[simulate] needs 'steps'")
-    if ("lr" in sim) == ("lr_frac" in sim):
-        raise ValueError("[simulate] give exactly one of 'lr' (τ units) or 'lr_frac' (η̂ = lr_frac/λ_max(U))")
-    model_s, fin = spec.get("model", {}), spec.get("finite", {})
-    for key in ("psi_p", "psi_n", "t"):
-        if key not in model_s:
-            raise ValueError(f"[model] needs '{key}'")
-    if "d" not in fin:
-        raise ValueError("[finite] needs 'd'")
-    d = int(fin["d"])
-    model = RFModel(float(model_s["psi_p"]), float(model_s["psi_n"]), float(model_s["t"]),
-                    model_s.get("activation", "tanh"))
-    prob = realise(jax.random.key(int(fin.get("seed", 0))), mixture_from_spec(spec, d), model, d)
-    want_theory = bool(sim.pop("theory", True))
-    k_max = sim.pop("mehler_order", None)
-    theory = prepare_theory(prob, k_max=k_max) if (want_theory or "lr_frac" in sim) else None
-    lr = float(sim.pop("lr")) if "lr" in sim else float(sim.pop("lr_frac")) / theory.lam_max
+    require(spec, "rfdiff simulate rf", "mixture", "model", "finite", "simulate")
+    sim = spec.simulate
+    prob = realise(jax.random.key(spec.finite.seed), spec.build_mixture(), spec.build_model(), spec.finite.d)
+    exact = dict(sim.options).get("noise") == "exact"  # the exact-noise trainer needs the exact moments
+    moments = train_moments(prob, k_max=sim.mehler_order) if exact else None
+    theory = (prepare_theory(prob, moments=moments, k_max=sim.mehler_order)
+              if (sim.theory or sim.lr_frac is not None) else None)
+    lr = sim.lr if sim.lr is not None else sim.lr_frac / theory.lam_max
     out = Path(out)
     ckpt = out / "checkpoint"
     if (ckpt / "checkpoint.npz").exists() and not resume:
-        raise ValueError(f"{ckpt} holds a checkpoint: pass --resume to continue it, or choose another --out")
-    cfg = TrainConfig(lr=lr, checkpoint_dir=str(ckpt), **sim)
-    log = train_rf(prob, cfg, progress=progress)
-    paths = [log.save(out / "sim.npz", {"config": cfg.to_dict(), "spec": spec})]
+        raise SpecError(f"{ckpt} holds a checkpoint: pass --resume to continue it, or choose another --out")
+    cfg = sim.train_config(lr, checkpoint_dir=str(ckpt))
+    log_ = train_rf(prob, cfg, moments=moments, progress=progress)
+    paths = [log_.save(out / "sim.npz", {"config": cfg.to_dict(), **provenance(spec)})]
     if theory is not None:
         paths.append(theory_file(out / "theory.npz", theory, lr, cfg.steps))
     return paths
+
+
+def rf(args) -> int:
+    over = {}
+    if args.seed is not None:  # one seed for the realisation and the training noise
+        over = {"finite": {"seed": args.seed}, "simulate": {"seed": args.seed}}
+    spec = load(args, over)
+    wrote(*simulate_spec(spec, out_dir(args, "simulate-rf"), resume=args.resume, progress=progress(args)))
+    return 0
+
+
+def unet(args) -> int:
+    from ..unet.training import summarise, train
+
+    from ..io import atomic_write_text
+
+    spec = load(args, {"unet": {"seed": args.seed, "data_path": args.data}})
+    require(spec, "rfdiff simulate unet", "unet")
+    cfg = spec.unet
+    out = out_dir(args, "simulate-unet")
+    train(cfg, out, resume=args.resume, progress=progress(args))
+    s = summarise(out)
+    keep = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items() if k not in ("arrays", "attrs")}
+    keep["config"] = dataclasses.asdict(cfg)
+    wrote(atomic_write_text(out / "summary.json", json.dumps(keep, indent=1, default=str)))
+    print(f"predicted order {s['predicted_order']} ({s['rule']})")
+    print(f"measured order: memorisation {s['order_mem']}, generalisation at t={s['times'][0]:.3g} "
+          f"{s['order_gen'][0]}; results in {out}")
+    return 0
+
+
+def compare(args) -> int:
+    from ..simulate.compare import compare_timescales, load_curves, write_comparison
+
+    for f in (args.theory, args.simulation):
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"no such file: {f}")
+    theory, sim = load_curves(args.theory, args.source), load_curves(args.simulation)
+    out = Path(args.out) if args.out else Path(args.simulation).parent
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out must be a directory, but {out} is a file")
+    wrote(*write_comparison(out, compare_timescales(theory, sim), title=f"{args.theory} vs {args.simulation}"))
+    return 0

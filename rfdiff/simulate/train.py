@@ -35,6 +35,7 @@ import optax
 
 from . import _steps as _train
 from ..finite.closed_form import fresh_noise_excess
+from ..precision import float64
 from ..model.diffusion import delta, mixture_score, noised_variances
 from ..io import load_result, save_result
 
@@ -152,6 +153,7 @@ def log_steps(steps: int, num: int) -> np.ndarray:
     return np.concatenate([[0], grid[grid <= steps]]) if grid[-1] == steps else np.concatenate([[0], grid, [steps]])
 
 
+@float64  # reference numbers: float64 whatever the simulation's dtype
 def class_normalisers(mixture, t: float):
     """(S_c, Γ_c²) with S_c = Δ_t/Γ_c², the normalisation of :mod:`rfdiff.dynamics` (exact for isotropic classes)."""
     gam2 = np.asarray(noised_variances(mixture, t), np.float64)

@@ -91,22 +91,6 @@ class UNetConfig:
         if any(t <= 0 for t in self.loss_times):
             raise ValueError(f"loss_times must be > 0, got {self.loss_times}")
 
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "UNetConfig":
-        """Build from the ``[unet]`` section of a TOML spec (``[unet.eval]`` keys are merged in)."""
-        if "unet" not in spec:
-            raise ValueError("spec has no [unet] section")
-        sec = dict(spec["unet"])
-        sec.update(sec.pop("eval", {}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(sec) - known)
-        if unknown:
-            raise ValueError(f"[unet] unknown key(s) {unknown}; known: {sorted(known)}")
-        for k in ("classes", "counts", "channels", "loss_times"):
-            if sec.get(k) is not None:
-                sec[k] = tuple(sec[k])
-        return cls(**sec)
-
     @property
     def image_size(self) -> int:
         return 28 // self.downsample

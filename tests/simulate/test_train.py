@@ -169,31 +169,3 @@ def test_bad_inputs_and_divergence(setup):
                  moments=mom, progress=False)
     with pytest.raises(ValueError, match="lr"):
         fresh_noise_excess(mom.U, mom.U_class, mom.U, 3.0 / lam_max, prob.n, 1, [10])
-
-
-def test_cli_simulate_and_compare(tmp_path):
-    """`rfdiff simulate rf` writes a log and the closed-form theory of the same realisation; `rfdiff compare` reads
-    both and writes table/arrays/figure; an existing checkpoint without --resume is refused; --resume reuses it."""
-    from rfdiff.cli.main import main
-    from rfdiff.io import load_result
-
-    spec = tmp_path / "s.toml"
-    spec.write_text('[mixture]\nvariances = [4.0, 1.0]\n[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.05\n'
-                    '[finite]\nd = 16\n[simulate]\nsteps = 40\nlr_frac = 0.3\nnum_logs = 8\nn_test = 50\n'
-                    'mehler_order = 16\n')
-    out = tmp_path / "run"
-    assert main(["simulate", "rf", str(spec), "--out", str(out), "--no-progress"]) == 0
-    log = TrainLog.load(out / "sim.npz")
-    th, _ = load_result(out / "theory.npz")
-    assert log.train_loss.shape == (8, 2) and th["eps_train"].shape[0] == 2
-    assert main(["compare", str(out / "theory.npz"), str(out / "sim.npz")]) == 0
-    cmp, _ = load_result(out / "comparison.npz")
-    assert cmp["theory_tau_gen"].shape == (2,) and cmp["sim_tau_mem"].shape == (2,)
-    assert (out / "comparison.png").is_file() and "τ_gen" in (out / "comparison.md").read_text()
-    assert main(["simulate", "rf", str(spec), "--out", str(out), "--no-progress"]) == 2  # checkpoint exists
-    assert main(["simulate", "rf", str(spec), "--out", str(out), "--no-progress", "--resume"]) == 0
-    np.testing.assert_array_equal(TrainLog.load(out / "sim.npz").A, log.A)
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[mixture]\nvariances = [1.0]\n[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.05\n[finite]\nd = 8\n'
-                   '[simulate]\nsteps = 5\n')
-    assert main(["simulate", "rf", str(bad), "--out", str(tmp_path / "b"), "--no-progress"]) == 2  # no lr

@@ -243,26 +243,3 @@ def test_cloning_matches_theory():
         cloning(mixture_score_fn(mix, mu), mix, mu, jax.random.key(3), ts, [9.0], n=10)
     with pytest.raises(ValueError, match="n_clones"):
         cloning(mixture_score_fn(mix, mu), mix, mu, jax.random.key(3), ts, [2.0], n=10, n_clones=1)
-
-
-def test_cli_speciation(tmp_path, capsys):
-    from rfdiff.cli.main import main
-    from rfdiff.io import load_result
-
-    spec = tmp_path / "s.toml"
-    spec.write_text('[mixture]\nvariances = [1.0, 1.0]\ncentroid_sq_norms = [1.0, 1.0]\n'
-                    'centroid_cosines = [[1.0, -1.0], [-1.0, 1.0]]\n'
-                    '[speciation]\nd = 32\nn_trajectories = 200\nnum_steps = 60\nt_min = 0.05\nseed = 3\n')
-    out = tmp_path / "r.npz"
-    assert main(["speciation", str(spec), "--ratios", "1,10", "--out", str(out)]) == 0
-    arrays, attrs = load_result(out)
-    assert attrs["dims"]["sim"] == ["ratio", "class"] and attrs["coords"]["ratio"] == [1.0, 10.0]
-    mix10 = two_class(1 / 11)
-    np.testing.assert_allclose(arrays["theory"][1], sp.speciation_times(mix10, 32), rtol=1e-10)
-    assert np.isinf(arrays["sim"][1, 0]) and np.all(np.isfinite(arrays["sim"][0]))
-    assert out.with_suffix(".png").is_file()
-    # same seed → same numbers (the second run also reuses the checkpoints)
-    assert main(["speciation", str(spec), "--ratios", "1,10", "--out", str(tmp_path / "r2.npz")]) == 0
-    np.testing.assert_array_equal(load_result(tmp_path / "r2.npz")[0]["sim"], arrays["sim"])
-    assert main(["speciation", str(spec), "--ratios", "0.5", "--out", str(out)]) == 2
-    assert "ratios" in capsys.readouterr().err

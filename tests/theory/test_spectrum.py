@@ -146,20 +146,3 @@ def test_bad_specs_raise():
         spectral_distance(np.ones(3), spectral_density(TWO, MODEL, LAM[:5]), kind="l2")
     with pytest.raises(SpectrumConvergenceError, match="worst residual"):
         spectral_density(TWO, MODEL, LAM[:5], tol=1e-40)
-
-
-def test_cli_writes_labelled_result(tmp_path):
-    from pathlib import Path
-
-    from rfdiff.cli.main import main
-    from rfdiff.io import load_result
-
-    spec = Path(__file__).resolve().parents[2] / "examples" / "spectrum_two_class.toml"
-    assert main(["spectrum", str(spec), "--out", str(tmp_path), "--num-points", "40"]) == 0
-    arrays, attrs = load_result(tmp_path / "spectrum_two_class_spectrum.npz")
-    assert arrays["density"].shape == (40,) and arrays["class_density"].shape == (40, 2)
-    assert attrs["dims"]["class_density"] == ["lam", "class"] and len(attrs["coords"]["lam"]) == 40
-    assert (tmp_path / "spectrum_two_class_spectrum.png").stat().st_size > 0
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[mixture]\nvariances = [1.0]\n")
-    assert main(["spectrum", str(bad), "--out", str(tmp_path)]) == 2  # no [model]: clear error, exit 2

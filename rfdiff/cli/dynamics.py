@@ -1,0 +1,179 @@
+"""``rfdiff curves | timescales | phase-diagram SPEC``: per-class learning curves and times.
+
+Clock and definitions: the d → ∞ theory uses the ridge-time proxy (``rfdiff.theory.curves``); the finite-d
+closed form (``--d`` or ``[finite] d``) uses gradient flow (``--kind flow``) or ridge (``--kind ridge``). Times
+are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, half memorisation, onset).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..io import save_result
+from ..spec import SpecError
+from ._common import load, out_dir, parse_grid, progress, provenance, require, wrote
+
+__all__ = ["curves", "timescales", "phase_diagram"]
+
+log = logging.getLogger("rfdiff")
+
+_TIME_KEYS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
+
+
+def _setup(args, extra=None):
+    over = {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}}
+    if getattr(args, "d", None) is not None or getattr(args, "seed", None) is not None:
+        over["finite"] = {"d": args.d, "seed": args.seed}
+    over.update(extra or {})
+    spec = load(args, over)
+    require(spec, f"rfdiff {args.command}", "mixture", "model")
+    if spec.finite is not None and spec.finite.d is None:
+        raise SpecError("[finite] needs 'd'")
+    lo, hi, num = spec.curves.taus if spec.curves else (1e-3, 1e6, 120)
+    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    return spec, spec.build_mixture(), spec.build_model(), (spec.finite.d if spec.finite else None), taus
+
+
+def _curves(args):
+    from ..theory.curves import theory_curves
+
+    spec, mix, model, d, taus = _setup(args)
+    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus).items()}
+    if d is not None:
+        import jax
+
+        from ..finite.closed_form import finite_curves
+        from ..finite.features import population_moments, realise, train_moments
+
+        prob = realise(jax.random.key(spec.finite.seed), mix, model, int(d))
+        fc = finite_curves(prob, train_moments(prob), population_moments(prob))
+        cur, asy = fc(taus, kind=args.kind), fc.asymptote()
+        arrays.update({f"finite_{k}": np.asarray(v) for k, v in cur.items()})
+        arrays.update({f"finite_{k}_inf": np.asarray(v[:, 0]) for k, v in asy.items()})
+    return spec, taus, arrays, d
+
+
+def _dims(arrays):
+    return {k: (["class", "tau"] if v.ndim == 2 else ["class"] if v.ndim == 1 else []) for k, v in arrays.items()}
+
+
+def curves(args) -> int:
+    spec, taus, arrays, d = _curves(args)
+    out = out_dir(args, "curves")
+    path = save_result(out / "curves.npz", {"tau": taus, **arrays},
+                       {"dims": {"tau": ["tau"], **_dims(arrays)}, "coords": {"tau": taus.tolist()},
+                        "units": {"tau": "training time τ (GD steps × step size, theory units)"},
+                        "clock": {"theory": "ridge-time proxy μ = 1/τ", "finite": args.kind}, "d": d,
+                        **provenance(spec)})
+    wrote(path)
+    return 0
+
+
+def timescales(args) -> int:
+    from ..theory.timescales import curve_timescales
+
+    spec, taus, arrays, d = _curves(args)
+    res = {}
+    sources = ["theory", "finite"] if d is not None else ["theory"]
+    for src in sources:
+        ts = curve_timescales(taus, arrays[f"{src}_eps_test"], arrays[f"{src}_eps_train"],
+                              arrays[f"{src}_eps_train_inf"])
+        for k, v in ts._asdict().items():
+            res[f"{src}_{k}"] = np.asarray(v)
+    K = res["theory_tau_gen"].shape[0]
+    print("source   class   tau_gen     tau_mem     tau_onset   min eps_te  eps_tr(inf)")
+    for src in sources:
+        for c in range(K):
+            print(f"{src:8s} {c:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:10.4g}" for k in _TIME_KEYS))
+    out = out_dir(args, "timescales")
+    path = save_result(out / "timescales.npz", res,
+                       {"dims": {k: ["class"] for k in res}, "coords": {"class": list(range(K))},
+                        "units": {k: "training time τ" for k in res if "tau" in k},
+                        "clock": {"theory": "ridge-time proxy μ = 1/τ", "finite": args.kind}, "d": d,
+                        **provenance(spec)})
+    wrote(path)
+    return 0
+
+
+def _parse_axis(text):
+    name, sep, rng = text.partition("=")
+    parts = rng.split(":")
+    if not sep or len(parts) != 3:
+        raise SpecError(f"--axis must look like NAME=LO:HI:NUM, got {text!r}")
+    try:
+        return name.strip(), [float(parts[0]), float(parts[1]), int(parts[2])]
+    except ValueError:
+        raise SpecError(f"--axis {name.strip()}: LO and HI must be numbers and NUM an integer, got {rng!r}") from None
+
+
+def _parse_fix(text):
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SpecError(f"--fix must look like NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise SpecError(f"--fix {name.strip()}: VALUE must be a number, got {value!r}") from None
+
+
+def phase_diagram(args) -> int:
+    import jax
+
+    from ..errors import ConvergenceError
+    from ..sweep import phase_diagram as sweep
+    from ..theory.phase import timescale_fn
+
+    if args.chunk_size < 1:
+        raise SpecError(f"--chunk-size must be a positive integer, got {args.chunk_size}")
+    if args.n_quad is not None and args.n_quad < 1:
+        raise SpecError(f"--n-quad must be a positive integer, got {args.n_quad}")
+    if args.num_shards < 1 or not 0 <= args.shard < args.num_shards:
+        raise SpecError(f"need 0 <= --shard < --num-shards, got {args.shard} and {args.num_shards}")
+    raw_axes = dict(_parse_axis(a) for a in args.axis)
+    raw_fixed = dict(_parse_fix(f) for f in args.fix)
+    spec = load(args, {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}})
+    # command-line axes and fixed values join the spec's and go through the same schema checks
+    pd = spec.phase_diagram
+    axes = {**(dict(pd.axes) if pd else {}), **raw_axes}
+    fixed = {k: v for k, v in {**(dict(pd.fixed) if pd else {}), **raw_fixed}.items() if k not in raw_axes}
+    axes = {k: v for k, v in axes.items() if k not in raw_fixed}
+    from ..spec import load_spec
+
+    spec = load_spec({**spec.to_dict(), "phase_diagram": {"axes": {k: list(v) for k, v in axes.items()},
+                                                          "fixed": fixed}})
+    require(spec, "rfdiff phase-diagram", "mixture", "model")
+    if not axes:
+        raise SpecError("phase-diagram needs at least one axis (--axis NAME=LO:HI:NUM or [phase_diagram] axes)")
+    mix, model = spec.build_mixture(), spec.build_model()
+    if mix.num_classes < 2 and ({"sigma_ratio", "pi1"} & (set(axes) | set(fixed))):
+        raise SpecError("sigma_ratio and pi1 need a mixture with at least two classes")
+    lo, hi, num = spec.curves.taus if spec.curves else (1e-3, 1e6, 120)
+    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    grid = {k: np.linspace(v[0], v[1], int(v[2])) for k, v in axes.items()}
+    strong = "separation" in axes or fixed.get("separation", 0.0) > 0 or bool(np.any(np.asarray(mix.centroid_gram)))
+    n_quad = args.n_quad or (256 if strong else 1)
+    fixed_arrays = {k: np.float64(v) for k, v in fixed.items()}
+    out = out_dir(args, "phase-diagram")
+    name = "phase_diagram.npz" if args.num_shards == 1 else f"phase_diagram.shard-{args.shard}-of-{args.num_shards}.npz"
+    with jax.enable_x64(True):
+        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad)
+        fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
+        res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=args.chunk_size,
+                    path=out / name, shard=args.shard, num_shards=args.num_shards, progress=progress(args),
+                    attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),
+                           "units": {k: "training time τ (ridge-time clock)" for k in _TIME_KEYS[:3]},
+                           **provenance(spec)})
+    resid = np.asarray(res["residual"], dtype=np.float64)
+    if not np.all(np.isfinite(resid)) or np.nanmax(resid) > 1e-8:
+        flat = np.where(np.isfinite(resid), resid, np.inf).ravel()
+        worst = int(np.argmax(flat))
+        point = {k: float(np.stack(np.meshgrid(*grid.values(), indexing="ij"), -1).reshape(-1, len(grid))[worst, i])
+                 for i, k in enumerate(grid)} if args.num_shards == 1 else {"flat_index": worst}
+        (out / name).unlink(missing_ok=True)  # never leave numbers that did not converge behind
+        raise ConvergenceError(f"the theory did not converge at {int(np.sum(~(flat <= 1e-8)))} grid point(s); "
+                               f"worst residual {flat[worst]:.3g} at {point}", residual=float(flat[worst]),
+                               point=point)
+    wrote(out / name)
+    return 0
