@@ -29,3 +29,28 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write_text(path, Bad())
     assert path.read_text() == "old"
     assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_result(tmp_path / "r.npz", {"x": np.ones(2)})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_corrupt_and_truncated_results_name_the_file(tmp_path):
+    from rfdiff.errors import ResultFileError
+
+    good = save_result(tmp_path / "good.npz", {"x": np.arange(100.0)}, {"dims": {"x": ["i"]}})
+    (tmp_path / "trunc.npz").write_bytes(good.read_bytes()[:80])
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    for name in ("trunc.npz", "junk.npz"):
+        with pytest.raises(ResultFileError, match=name):
+            load_result(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_result(tmp_path / "missing.npz")

@@ -161,8 +161,14 @@ class GaussianMixture(eqx.Module):
         cos = np.eye(k) if cosines is None else np.asarray(cosines, float)
         if cos.shape != (k, k):
             raise ValueError(f"cosines must have shape ({k}, {k}), got {cos.shape}")
+        if not np.all(np.isfinite(cos)) or np.any(np.abs(cos) > 1 + 1e-12):
+            raise ValueError(f"cosines must be finite and in [-1, 1], got {cos.tolist()}")
+        if np.any(np.abs(np.diag(cos) - 1.0) > 1e-12):
+            raise ValueError(f"cosines must have a unit diagonal (cos(μ_c, μ_c) = 1), got {np.diag(cos).tolist()}")
         gram = np.sqrt(np.outer(sq, sq)) * cos
-        return eqx.tree_at(lambda m: m.centroid_gram, self, jnp.asarray(gram))
+        # rebuild through the constructor (eqx.tree_at would skip __check_init__): symmetry, PSD are checked
+        return type(self)(proportions=self.proportions, variances=self.variances, centroid_gram=jnp.asarray(gram),
+                          levels=self.levels, level_weights=self.level_weights)
 
     # ------------------------------------------------------------------ properties
     @property

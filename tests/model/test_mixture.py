@@ -98,3 +98,17 @@ def test_mixture_is_a_pytree_that_vmaps():
     got = jax.vmap(lambda m: noised_variances(m, 0.5))(batch)
     want = jnp.stack([noised_variances(m, 0.5) for m in mixes])
     np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("cosines, match", [
+    ([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]], "positive semi-definite"),  # not a Gram matrix
+    ([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "symmetric"),
+    ([[1.0, 1.5, 0.0], [1.5, 1.0, 0.0], [0.0, 0.0, 1.0]], r"\[-1, 1\]"),
+    ([[0.5, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], "unit diagonal"),
+])
+def test_centroid_constructors_validate_the_gram(cosines, match):
+    mix = GaussianMixture.create([0.3, 0.3, 0.4], [1.0, 1.0, 1.0])
+    for build in (lambda: mix.with_strong_centroids([1.0, 2.0, 3.0], cosines),
+                  lambda: mix.with_weak_centroids([1.0, 2.0, 3.0], 100, cosines)):
+        with pytest.raises(ValueError, match=match):
+            build()
