@@ -1,4 +1,16 @@
-"""Numerical policy: theory in float64, scoped (the caller's global JAX config is left alone)."""
+"""Numerical policy: theory in float64, scoped (the caller's global JAX config is left alone).
+
+One mechanism, two spellings: :func:`float64` decorates a function, :func:`x64` is the same switch as a
+``with`` block (for code that traces a function built elsewhere, e.g. a phase-diagram point function under
+``jit(vmap(...))``). Simulations use neither, so they may run in float32 or bf16 on a GPU.
+
+Example::
+
+    >>> import jax.numpy as jnp
+    >>> with x64():
+    ...     jnp.ones(2).dtype
+    dtype('float64')
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,12 @@ import functools
 
 import jax
 
-__all__ = ["float64"]
+__all__ = ["float64", "x64"]
+
+
+def x64():
+    """Context manager: ``jax_enable_x64`` on inside the block, restored after it."""
+    return jax.enable_x64(True)
 
 
 def float64(fn):
@@ -18,7 +35,7 @@ def float64(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with jax.enable_x64(True):
+        with x64():
             return fn(*args, **kwargs)
 
     return wrapper

@@ -119,9 +119,8 @@ def _parse_fix(text):
 
 
 def phase_diagram(args) -> int:
-    import jax
-
     from ..errors import ConvergenceError
+    from ..precision import x64
     from ..sweep import phase_diagram as sweep
     from ..theory.phase import timescale_fn
 
@@ -157,7 +156,7 @@ def phase_diagram(args) -> int:
     fixed_arrays = {k: np.float64(v) for k, v in fixed.items()}
     out = out_dir(args, "phase-diagram")
     name = "phase_diagram.npz" if args.num_shards == 1 else f"phase_diagram.shard-{args.shard}-of-{args.num_shards}.npz"
-    with jax.enable_x64(True):
+    with x64():
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=args.chunk_size,

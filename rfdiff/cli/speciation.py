@@ -26,7 +26,7 @@ def _ratios(text: str) -> list[float]:
 
 
 def run(args) -> int:
-    import jax
+    from ..precision import x64
 
     from ..plots import plot_times_vs_ratio
     from ..simulate.speciation import speciation_vs_ratio
@@ -40,7 +40,7 @@ def run(args) -> int:
         spec = load_spec({**spec.to_dict(), "speciation": {}})
     cfg = spec.speciation
     out = out_dir(args, "speciation")
-    with jax.enable_x64(True):  # theory in float64; the simulation itself runs in float32
+    with x64():  # theory in float64; the simulation itself runs in float32
         mix = spec.build_mixture(cfg.d)
         res = speciation_vs_ratio(
             mix, cfg.d, ratios, theta=cfg.theta, simulate=not args.theory_only, n=cfg.n_trajectories,
