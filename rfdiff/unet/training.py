@@ -39,7 +39,8 @@ from . import evaluate as ev
 from .evaluate import summarise
 from .fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
 from .model import ddim_sample, eps_loss, init_unet, make_schedule, ou_time
-from ..io import atomic_write_bytes, atomic_write_text, load_result, save_result
+from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content_key, key_digests, load_result,
+                  save_result)
 from ..simulate.metrics import memorization_report
 
 __all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps"]
@@ -320,8 +321,10 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     latest = out / "ckpt" / "latest.eqx"
     if (out / "config.json").is_file():
         old = json.loads((out / "config.json").read_text())
-        if json.dumps(old["config"], sort_keys=True) != cfg_json:
-            raise ValueError(f"{out} holds a run with a different config; choose another --out")
+        # the run's key is the content key of its config (every field; version included)
+        if content_key(old["config"]) != content_key(json.loads(cfg_json)):
+            what = ", ".join(changed_inputs(key_digests(**old["config"]), key_digests(**json.loads(cfg_json))))
+            raise ValueError(f"{out} holds a run with a different config (changed: {what}); choose another --out")
         if latest.is_file() and not resume:
             raise ValueError(f"{out} already holds a checkpoint; pass --resume to continue it")
     t_start = time.perf_counter()
