@@ -272,7 +272,7 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
                         n: int = 4000, min_minority: int = 0, t_max: float = 8.0, t_min: float = 1e-3, num_steps: int = 300,
                         chunk: int = 4096, method: str = "exponential", seed: int = 0, n_boot: int = 200,
                         checkpoint_dir: str | Path | None = None, resume: bool | None = None,
-                        progress: bool = False) -> dict:
+                        keep_checkpoint: bool = False, progress: bool = False) -> dict:
     """Per-class t_S,c against the imbalance ratio r = π_max/π_min: theory and (optionally) simulation.
 
     For each r the proportions are the long-tail profile of :func:`rfdiff.proportions_long_tail` (for K = 2:
@@ -288,7 +288,7 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
     :func:`simulate_posteriors` (mixture leaves with this ratio's proportions, d, the seeded centroids and key,
     n_i = max(n, ⌈min_minority/π_min⌉), t grid, method, chunk, dtype, version; θ and ``n_boot`` act only on the
     stored posteriors, so a changed θ reuses them correctly). ``resume`` as there. The whole folder is removed
-    once every ratio is done.
+    once every ratio is done, unless ``keep_checkpoint`` (a content-addressed cache, e.g. for a second θ).
     """
     from ..model.mixture import proportions_long_tail
     from .sampling import geometric_grid
@@ -328,7 +328,7 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
         res = posterior_speciation_times(tr, theta, n_boot=n_boot, seed=seed)
         out["sim"][i], out["se"][i], out["ci"][i], out["counts"][i] = res["times"], res["se"], res["ci"], res["counts"]
         out.setdefault("n", np.zeros(r.size, dtype=np.int64))[i] = n_i
-    if simulate and checkpoint_dir is not None:  # completed: no stale chunks are left to mislead a later run
+    if simulate and checkpoint_dir is not None and not keep_checkpoint:  # completed: no stale chunks are left to mislead a later run
         for i in range(r.size):
             _remove_checkpoint(Path(checkpoint_dir) / f"ratio_{i:03d}")
         if Path(checkpoint_dir).is_dir() and not any(Path(checkpoint_dir).iterdir()):

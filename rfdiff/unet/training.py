@@ -239,8 +239,12 @@ class _Evaluator:
                                                   jnp.float32))
         xa, ya = data["all_train"]
         xt, yt = data["all_test"]
+        # the cached classifier is named by the content key of what trains it (images, labels, seed, version)
+        ckey = content_key(train=(xa, ya), test=(xt, yt), seed=cfg.seed)
+        cache = Path(classifier_cache)
         self.clf, self.clf_meta = ev.load_or_train_classifier(
-            classifier_cache, xa[0].size, lambda: ev.train_classifier(xa, ya, xt, yt, seed=cfg.seed))
+            cache.with_name(f"{cache.stem}_{ckey[:16]}{cache.suffix}"), xa[0].size,
+            lambda: ev.train_classifier(xa, ya, xt, yt, seed=cfg.seed))
         self.feat = jax.jit(jax.vmap(self.clf.features))
         kk = len(cfg.classes)
         ft = np.asarray(self.feat(jnp.asarray(data["x_test"])))
