@@ -26,14 +26,13 @@ that need them, so ``rfdiff.spec`` itself stays light.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .io import content_key
 from ._schema import (TABLE, Bool, Choice, Float, Grid, Int, Opt, Seq, SpecError, check_sym_psd, dump, fail,
                       fields_of, key, markdown_table, parse_table, section_keys, unknown_key)
 
@@ -434,9 +433,8 @@ class Spec:
         return out
 
     def fingerprint(self) -> str:
-        """sha256 (hex) of the canonical JSON of :meth:`to_dict` (sorted keys): a content address."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+        """Content address of the resolved spec: :func:`rfdiff.io.content_key` of :meth:`to_dict`."""
+        return content_key(self.to_dict())
 
     def _dimension(self) -> int | None:
         """The d of the spec: [finite] d, else [speciation] d (as the speciation command resolves it)."""

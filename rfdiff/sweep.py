@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .io import load_result, save_result
+from .io import changed_inputs, content_key, key_digests, load_result, save_result
 
 __all__ = ["phase_diagram", "merge_shards", "shard_range"]
 
@@ -74,7 +74,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
                   out_coords: Mapping[str, Sequence] | None = None, chunk_size: int = 256,
                   path: str | Path | None = None, shard: int = 0, num_shards: int = 1,
                   devices: Sequence | None = None, progress: bool = True,
-                  attrs: Mapping | None = None, max_chunks: int | None = None) -> dict[str, np.ndarray] | None:
+                  attrs: Mapping | None = None, max_chunks: int | None = None, key: Mapping | None = None,
+                  resume: bool | None = None) -> dict[str, np.ndarray] | None:
     """Evaluate ``fn`` on the grid ``axes`` (see module docstring) and return labelled arrays.
 
     * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``);
@@ -85,6 +86,14 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     * ``devices``: defaults to ``jax.devices()``; the chunk is sharded over all of them.
     * ``max_chunks``: evaluate at most this many chunks in this call (time-boxed jobs); if the slice is then
       unfinished, only the checkpoint is written and ``None`` is returned — call again to resume.
+    * ``key``: the content that determines ``fn``'s output besides the grid (``fn`` itself cannot be hashed).
+      The ``rfdiff phase-diagram`` command passes the resolved spec, the fixed parameter values, the τ grid and
+      the quadrature node count. The checkpoint is keyed by :func:`rfdiff.io.content_key` of (axes, shard
+      range, chunk, ``key``, package version); a partial file with another key is recomputed from scratch
+      (``resume=None``, the default) or refused with a ValueError naming the changed inputs (``resume=True``);
+      ``resume=False`` always starts afresh. A resumed run is bit-identical to an uninterrupted one. The result
+      file stores ``grid_key`` (content key of axes and ``key``) so :func:`merge_shards` can refuse shards of
+      different problems.
     """
     from tqdm.auto import tqdm
 
@@ -107,15 +116,20 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     batched = _batched(fn)
 
     partial = None if path is None else Path(str(path) + ".partial.npz")
+    # what determines the partial results: the points (axes, shard range), their chunking, fn's content (key)
+    inputs = {"axes": axes, "range": [start, stop], "chunk": csize, "key": key}
+    ckey, digests = content_key(**inputs), key_digests(**inputs)
     results: dict[str, np.ndarray] | None = None
     done = np.zeros(nchunks, bool)
-    if partial is not None and partial.exists():
+    if partial is not None and partial.exists() and resume is not False:
         arrs, meta = load_result(partial)
-        same = (meta.get("axes") == {k: v.tolist() for k, v in axes.items()} and meta.get("range") == [start, stop]
-                and meta.get("chunk") == csize)
-        if same:
+        if meta.get("key") == ckey:
             done = arrs.pop("__done__").astype(bool)
             results = arrs
+        elif resume:
+            what = ", ".join(changed_inputs(meta.get("key_inputs"), digests))
+            raise ValueError(f"cannot resume {partial}: it was computed for other inputs (changed: {what}); "
+                             "drop resume to recompute")
 
     bar = tqdm(total=nchunks, initial=int(done.sum()), disable=not progress, desc="phase diagram")
     evaluated = 0
@@ -141,8 +155,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
             results[k][lo:hi] = v[: hi - lo]
         done[j] = True
         if partial is not None:
-            save_result(partial, {**results, "__done__": done},
-                        {"axes": {k: v.tolist() for k, v in axes.items()}, "range": [start, stop], "chunk": csize})
+            save_result(partial, {**results, "__done__": done}, {"key": ckey, "key_inputs": digests})
         bar.update(1)
     bar.close()
     results = results or {}
@@ -159,7 +172,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     if num_shards == 1:
         results = {k: v.reshape(*shape, *v.shape[1:]) for k, v in results.items()}
     meta = {"dims": dims, "coords": coords, "axes": names, "grid_shape": list(shape), "range": [start, stop],
-            "shard": shard, "num_shards": num_shards, **dict(attrs or {})}
+            "shard": shard, "num_shards": num_shards, **dict(attrs or {}),
+            "grid_key": content_key(axes=axes, key=key), "grid_key_inputs": key_digests(axes=axes, key=key)}
     if path is not None:
         save_result(path, results, meta)
         partial.unlink(missing_ok=True)
@@ -175,9 +189,12 @@ def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None):
     if not parts:
         raise ValueError("merge_shards needs at least one file")
     a0 = parts[0][1]
-    for _, a in parts:
+    for p, (_, a) in zip(paths, parts):
         if a.get("axes") != a0.get("axes") or a.get("coords") != a0.get("coords"):
             raise ValueError("shard files come from different grids (axes or coordinates differ)")
+        if a.get("grid_key") is None or a["grid_key"] != a0.get("grid_key"):
+            what = ", ".join(changed_inputs(a0.get("grid_key_inputs"), a.get("grid_key_inputs") or {}))
+            raise ValueError(f"shard {p} was computed for another problem than {paths[0]} (changed: {what})")
     parts.sort(key=lambda pa: pa[1]["range"][0])
     total = int(np.prod(a0["grid_shape"]))
     pos = 0

@@ -55,6 +55,30 @@ def test_resume_after_interruption_gives_identical_result(tmp_path):
         np.testing.assert_array_equal(full[k], resumed[k])
 
 
+def _scaled(scale):
+    # fn's output depends on a value the grid does not show (as the CLI's fixed parameters, spec, τ grid)
+    return lambda q: {"s": q["x"] ** 2 + jnp.log(q["y"]) * scale}
+
+
+def test_changed_key_recomputes_same_key_resumes(tmp_path):
+    path = tmp_path / "k.npz"
+    f1, f3 = _scaled(1.0), _scaled(3.0)
+    old = phase_diagram(f1, AXES, chunk_size=4, progress=False, key={"scale": 1.0})
+    assert phase_diagram(f1, AXES, chunk_size=4, path=path, progress=False, max_chunks=3,
+                         key={"scale": 1.0}) is None
+    fresh = phase_diagram(f3, AXES, chunk_size=4, progress=False, key={"scale": 3.0})
+    with pytest.raises(ValueError, match=r"cannot resume .*changed: key\)"):
+        phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, key={"scale": 3.0}, resume=True)
+    assert phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, max_chunks=2,
+                         key={"scale": 3.0}) is None  # old behaviour: the 3 chunks of scale 1 were kept
+    part, attrs = load_result(str(path) + ".partial.npz")
+    assert part["__done__"].sum() == 2 and set(attrs["key_inputs"]) == {"axes", "range", "chunk", "key", "version"}
+    resumed = phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, key={"scale": 3.0}, resume=True)
+    np.testing.assert_array_equal(resumed["s"], fresh["s"])  # bit-identical to an uninterrupted run
+    np.testing.assert_allclose(fresh["s"] - old["s"], np.broadcast_to(2 * np.log(AXES["y"]), (7, 5)), atol=1e-13)
+    assert not (tmp_path / "k.npz.partial.npz").exists()
+
+
 def test_shards_merge_to_full_grid(tmp_path):
     full = phase_diagram(_fn, AXES, chunk_size=8, progress=False)
     paths = []
@@ -67,6 +91,11 @@ def test_shards_merge_to_full_grid(tmp_path):
     assert attrs["dims"]["z"][:2] == ["x", "y"]
     with pytest.raises(ValueError, match="tile|cover"):
         merge_shards(paths[:2])
+    # a shard of another problem (different key) is refused, naming what differs
+    other = tmp_path / "other.npz"
+    phase_diagram(_fn, AXES, chunk_size=8, path=other, shard=2, num_shards=3, progress=False, key={"spec": "b"})
+    with pytest.raises(ValueError, match=r"another problem .*changed: key\)"):
+        merge_shards([paths[0], paths[1], other])
 
 
 def test_shard_range_tiles_and_validates():

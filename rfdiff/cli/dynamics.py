@@ -161,6 +161,8 @@ def phase_diagram(args) -> int:
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=args.chunk_size,
                     path=out / name, shard=args.shard, num_shards=args.num_shards, progress=progress(args),
+                    key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
+                    resume=True if args.resume else None,
                     attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),
                            "units": {k: "training time τ (ridge-time clock)" for k in _TIME_KEYS[:3]},
                            **provenance(spec)})

@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     p.add_argument("--shard", type=int, default=0, help="this task's shard index")
     p.add_argument("--num-shards", type=int, default=1, help="number of shards of the grid")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the partial result in DIR; refuse (naming what changed) if the inputs differ")
     _common(p)
 
     p = add("speciation", "speciation:run", "per-class speciation times vs imbalance ratio (theory + backward SDE)",

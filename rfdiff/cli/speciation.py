@@ -46,6 +46,7 @@ def run(args) -> int:
             mix, cfg.d, ratios, theta=cfg.theta, simulate=not args.theory_only, n=cfg.n_trajectories,
             min_minority=cfg.min_minority, t_max=cfg.t_max, t_min=cfg.t_min, num_steps=cfg.num_steps,
             chunk=cfg.chunk, method=cfg.method, seed=cfg.seed, checkpoint_dir=out / "checkpoint",
+            resume=True if args.resume else None,
             progress=progress(args))
     dims = {"ratio": ["ratio"], "proportions": ["ratio", "class"], "theory": ["ratio", "class"],
             "sim": ["ratio", "class"], "se": ["ratio", "class"], "ci": ["ratio", "class", "bound"],

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..precision import float64
-from ..io import load_result, save_result
+from ..io import content_key, load_result, save_result
 
 __all__ = [
     "Theory", "prepare_theory", "compare_timescales", "theory_file", "load_curves", "write_comparison",
@@ -43,24 +43,36 @@ class Theory(NamedTuple):
 def prepare_theory(problem, *, moments=None, cache=None, k_max: int | None = None) -> Theory:
     """Exact moments (``rfdiff.features``) and the closed form (``rfdiff.dynamics``) of ``problem``.
 
-    ``cache`` (path): the projected spectral data are stored there and reused when present. ``k_max``: Mehler
-    order of the exact moments (None: automatic, which refuses strongly correlated neurons at very small d).
+    ``cache`` (a directory): the projected spectral data are stored in ``<cache>/theory_<key>.npz`` and reused
+    when present, where ``key`` is :func:`rfdiff.io.content_key` of everything they depend on: the whole
+    realised problem (W, x0, labels, centroids, mixture, model), ``k_max``, the ``moments`` passed (None: computed
+    here from the problem) and the package version. The full key is stored in the file and checked on load, so a
+    changed problem is recomputed, never served stale. ``k_max``: Mehler order of the exact moments (None:
+    automatic, which refuses strongly correlated neurons at very small d).
     """
     from ..finite.closed_form import ClosedForm, FiniteCurves, finite_curves
     from ..finite.features import population_moments, train_moments
 
     k = problem.mixture.num_classes
+    path, key = None, None
+    if cache is not None:
+        if Path(cache).suffix == ".npz":
+            raise ValueError(f"cache must be a directory (the file is named by the content key), got {cache}")
+        key = content_key(problem=problem, k_max=k_max, moments=moments)
+        path = Path(cache) / f"theory_{key[:20]}.npz"
     with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
-        if cache is not None and Path(cache).exists():
-            a, _ = load_result(cache)
+        a = load_result(path) if path is not None and path.is_file() else None
+        if a is not None and a[1].get("key") == key:
+            a = a[0]
             cf = ClosedForm(lam=jnp.asarray(a["lam"]), P=jnp.asarray(a["P"]), b=jnp.asarray(a["b"]))
             fc = FiniteCurves(cf=cf, S=jnp.asarray(a["S"]), gam2=jnp.asarray(a["gam2"]), mix_const=None,
                               num_classes=k)
         else:
             mom = train_moments(problem, k_max=k_max) if moments is None else moments
             fc = finite_curves(problem, mom, population_moments(problem, k_max=k_max))
-            if cache is not None:
-                save_result(cache, {"lam": fc.cf.lam, "P": fc.cf.P, "b": fc.cf.b, "S": fc.S, "gam2": fc.gam2})
+            if path is not None:
+                save_result(path, {"lam": fc.cf.lam, "P": fc.cf.P, "b": fc.cf.b, "S": fc.S, "gam2": fc.gam2},
+                            {"key": key})
     return Theory(fc, float(np.max(np.asarray(fc.cf.lam))))
 
 

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..io import load_result, save_result
+from ..io import atomic_write_text, changed_inputs, content_key, key_digests, load_result, save_result
 from ..model.mixture import GaussianMixture
 from .sampling import _check_grid, backward_sde, posterior_observer
 
@@ -57,21 +58,76 @@ def _check_pos_int(name, v, minimum=1):
     return int(v)
 
 
+def _chunk_key_inputs(mixture, centroids, key, ts, n, chunk, method, dtype, score_key) -> dict:
+    """Everything the trajectories of :func:`simulate_posteriors` depend on (the checkpoint's key inputs)."""
+    return {"score": "exact mixture score" if score_key is None else score_key, "mixture": mixture,
+            "centroids": centroids, "key": key, "t_grid": ts, "n": n, "chunk": chunk, "method": method,
+            "dtype": str(jnp.dtype(dtype))}
+
+
+def _open_checkpoint(folder: Path, inputs: dict, resume: bool | None) -> str:
+    """Key ``folder`` by ``inputs``: keep matching chunks, clear stale ones (or raise with ``resume=True``).
+
+    ``key.json`` holds the :func:`rfdiff.io.content_key` of the inputs and their per-name digests, so that a
+    mismatch names what changed; every chunk file carries the key too and is reused only if it matches.
+    """
+    key = content_key(**inputs)
+    digests = key_digests(**inputs)
+    meta = folder / "key.json"
+    stored = json.loads(meta.read_text()) if meta.is_file() else None
+    stale = resume is False or (stored is not None and stored.get("key") != key)
+    if stale and resume is True:
+        what = ", ".join(changed_inputs(stored.get("inputs"), digests))
+        raise ValueError(f"cannot resume {folder}: its trajectories were computed for other inputs (changed: "
+                         f"{what}); drop resume to recompute")
+    if stale or stored is None:
+        _remove_checkpoint(folder)
+        atomic_write_text(meta, json.dumps({"key": key, "inputs": digests}, indent=1))
+    return key
+
+
+def _remove_checkpoint(folder: Path) -> None:
+    """Delete the files a chunk checkpoint writes (and the folder once empty); leaves anything else alone."""
+    if not folder.is_dir():
+        return
+    for f in [*folder.glob("chunk_*.npz"), folder / "key.json"]:
+        f.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_grid, n: int, *,
                         chunk: int = 4096, method: str = "exponential", dtype=jnp.float32,
-                        checkpoint_dir: str | Path | None = None, progress: bool = False
-                        ) -> PosteriorTrajectories:
+                        checkpoint_dir: str | Path | None = None, score_key=None, resume: bool | None = None,
+                        keep_checkpoint: bool = False, progress: bool = False) -> PosteriorTrajectories:
     """Backward-SDE trajectories from N(0, I_d) with their class posteriors at every time of ``t_grid[1:]``.
 
-    Trajectories run in chunks of ``chunk``; chunk i uses ``jax.random.fold_in(key, i)``, so the result depends
-    only on (key, n, chunk). With ``checkpoint_dir`` each finished chunk is written atomically and skipped
-    on a rerun: a killed run resumes with identical results.
+    ``score_fn(x, t)``; ``None`` is the exact score :func:`rfdiff.simulate.sampling.mixture_score_fn` of
+    (``mixture``, ``centroids``). Trajectories run in chunks of ``chunk``; chunk i uses
+    ``jax.random.fold_in(key, i)``, so the result depends only on (key, n, chunk).
+
+    With ``checkpoint_dir`` each finished chunk is written atomically and reused by a rerun whose content
+    key matches: key inputs (mixture leaves, centroids, key, t grid, n, chunk, method, dtype, the score —
+    ``score_key``, which a learned ``score_fn`` must supply — and the package version). A killed run resumes
+    bit-identically. On a key mismatch the chunks are recomputed (default ``resume=None``), or a ValueError
+    names the changed inputs (``resume=True``); ``resume=False`` always recomputes. The checkpoint is removed
+    after a completed run unless ``keep_checkpoint`` (then it is a content-addressed cache).
     """
     ts = _check_grid(t_grid)
     n = _check_pos_int("n", n)
     chunk = _check_pos_int("chunk", chunk)
     mu = jnp.asarray(centroids)
     d = mu.shape[-1]
+    if score_fn is None:
+        from .sampling import mixture_score_fn
+
+        score_fn = mixture_score_fn(mixture, mu)
+    elif checkpoint_dir is not None and score_key is None:
+        raise ValueError("checkpoint_dir with a custom score_fn needs score_key (what determines the score, e.g. "
+                         "the model's weights), or pass score_fn=None for the exact mixture score")
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    ckey = None if folder is None else _open_checkpoint(
+        folder, _chunk_key_inputs(mixture, mu, key, ts, n, chunk, method, dtype, score_key), resume)
     observe = posterior_observer(mixture, mu)
     starts = range(0, n, chunk)
     it = starts
@@ -81,17 +137,21 @@ def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_gr
         it = tqdm(starts, desc="backward SDE chunks")
     parts = []
     for i, s in enumerate(it):
-        path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"chunk_{i:05d}_{min(chunk, n - s)}.npz"
+        path = None if folder is None else folder / f"chunk_{i:05d}.npz"
         if path is not None and path.is_file():
-            parts.append(load_result(path)[0]["log_post"])
-            continue
+            arrays, attrs = load_result(path)
+            if attrs.get("key") == ckey:  # written under this key (key.json is written before any chunk)
+                parts.append(arrays["log_post"])
+                continue
         out = backward_sde(score_fn, jax.random.fold_in(key, i), ts, n=min(chunk, n - s), d=d,
                            method=method, observe=observe, dtype=dtype)
         lp = np.asarray(out.observed, dtype=np.float32)
         if path is not None:
-            save_result(path, {"log_post": lp}, {"chunk": i, "start": s})
+            save_result(path, {"log_post": lp}, {"chunk": i, "start": s, "key": ckey})
         parts.append(lp)
     lp = np.concatenate(parts, axis=1)
+    if folder is not None and not keep_checkpoint:
+        _remove_checkpoint(folder)
     return PosteriorTrajectories(ts[1:], lp, np.argmax(lp[-1], axis=-1))
 
 
@@ -211,7 +271,8 @@ def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_ti
 def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: float = 0.9, simulate: bool = True,
                         n: int = 4000, min_minority: int = 0, t_max: float = 8.0, t_min: float = 1e-3, num_steps: int = 300,
                         chunk: int = 4096, method: str = "exponential", seed: int = 0, n_boot: int = 200,
-                        checkpoint_dir: str | Path | None = None, progress: bool = False) -> dict:
+                        checkpoint_dir: str | Path | None = None, resume: bool | None = None,
+                        keep_checkpoint: bool = False, progress: bool = False) -> dict:
     """Per-class t_S,c against the imbalance ratio r = π_max/π_min: theory and (optionally) simulation.
 
     For each r the proportions are the long-tail profile of :func:`rfdiff.proportions_long_tail` (for K = 2:
@@ -222,9 +283,15 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
 
     Returns arrays ``ratio`` (R,), ``proportions`` (R, K), ``theory`` (R, K) and, with ``simulate``,
     ``sim`` (R, K), ``se`` (R, K), ``ci`` (R, K, 2), ``counts`` (R, K).
+
+    ``checkpoint_dir``: ratio i checkpoints its chunks in ``<checkpoint_dir>/ratio_<i>``, content-keyed as in
+    :func:`simulate_posteriors` (mixture leaves with this ratio's proportions, d, the seeded centroids and key,
+    n_i = max(n, ⌈min_minority/π_min⌉), t grid, method, chunk, dtype, version; θ and ``n_boot`` act only on the
+    stored posteriors, so a changed θ reuses them correctly). ``resume`` as there. The whole folder is removed
+    once every ratio is done, unless ``keep_checkpoint`` (a content-addressed cache, e.g. for a second θ).
     """
     from ..model.mixture import proportions_long_tail
-    from .sampling import geometric_grid, mixture_score_fn
+    from .sampling import geometric_grid
     from ..theory.speciation import speciation_times
 
     r = np.asarray(ratios, dtype=np.float64)
@@ -254,12 +321,16 @@ def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: floa
             continue
         mu = mix.centroids(jax.random.fold_in(jax.random.key(seed), 2 * i), d)
         n_i = max(int(n), int(np.ceil(min_minority / props.min())))
-        ck = (None if checkpoint_dir is None
-              else Path(checkpoint_dir) / f"r{ri:g}_s{seed}_n{n_i}_N{num_steps}_d{d}_{method}")
+        ck = None if checkpoint_dir is None else Path(checkpoint_dir) / f"ratio_{i:03d}"
         key_i = jax.random.fold_in(jax.random.key(seed), 2 * i + 1)
-        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, key_i, ts, n_i, chunk=chunk, method=method,
-                                 checkpoint_dir=ck, progress=progress)
+        tr = simulate_posteriors(None, mix, mu, key_i, ts, n_i, chunk=chunk, method=method, checkpoint_dir=ck,
+                                 resume=resume, keep_checkpoint=True, progress=progress)
         res = posterior_speciation_times(tr, theta, n_boot=n_boot, seed=seed)
         out["sim"][i], out["se"][i], out["ci"][i], out["counts"][i] = res["times"], res["se"], res["ci"], res["counts"]
         out.setdefault("n", np.zeros(r.size, dtype=np.int64))[i] = n_i
+    if simulate and checkpoint_dir is not None and not keep_checkpoint:  # completed: no stale chunks are left to mislead a later run
+        for i in range(r.size):
+            _remove_checkpoint(Path(checkpoint_dir) / f"ratio_{i:03d}")
+        if Path(checkpoint_dir).is_dir() and not any(Path(checkpoint_dir).iterdir()):
+            Path(checkpoint_dir).rmdir()
     return out

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,7 +35,7 @@ from . import _steps as _train
 from ..finite.closed_form import fresh_noise_excess
 from ..precision import float64
 from ..model.diffusion import delta, mixture_score, noised_variances
-from ..io import load_result, save_result
+from ..io import changed_inputs, content_key, key_digests, load_result, save_result
 
 __all__ = ["TrainConfig", "TrainLog", "train_rf", "log_steps", "class_normalisers"]
 
@@ -161,16 +159,15 @@ def class_normalisers(mixture, t: float):
 
 
 # ----------------------------------------------------------------------------------------- internals
-def _fingerprint(problem, config: TrainConfig) -> str:
-    w = np.asarray(problem.W)
-    x = np.asarray(problem.x0)
-    # everything that changes the trajectory; not where or how often it is checkpointed
+def _key_inputs(problem, config: TrainConfig) -> dict:
+    """What determines the trajectory: the whole realised problem (W, x0, labels, centroids, mixture, model)
+    and every config field except where and how often it is checkpointed."""
     cfg = {k: v for k, v in config.to_dict().items() if k not in ("checkpoint_dir", "checkpoint_every")}
-    h = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode())
-    for a in (w[:4], x[:4], np.asarray(problem.labels)):
-        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    h.update(repr((w.shape, x.shape, float(problem.model.t), problem.model.activation)).encode())
-    return h.hexdigest()
+    return {"problem": problem, "config": cfg}
+
+
+def _fingerprint(problem, config: TrainConfig) -> str:
+    return content_key(**_key_inputs(problem, config))
 
 
 def _eval_sets(problem, config: TrainConfig, key, dt):
@@ -287,19 +284,21 @@ def _build(problem, config: TrainConfig, moments):
     return (lambda state, data, start, stop: run(state, data, keys, start, stop)), evaluate, data, (A0, opt0)
 
 
-def _save_ckpt(path, state, step, rows, fingerprint):
+def _save_ckpt(path, state, step, rows, fingerprint, digests):
     leaves = jax.tree_util.tree_leaves(state)
     arrays = {f"state_{i}": np.asarray(x) for i, x in enumerate(leaves)}
     for name, val in rows.items():
         arrays[f"log_{name}"] = np.asarray(val)
-    save_result(path, arrays, {"step": int(step), "fingerprint": fingerprint, "n_leaves": len(leaves)})
+    save_result(path, arrays, {"step": int(step), "fingerprint": fingerprint, "key_inputs": digests,
+                               "n_leaves": len(leaves)})
 
 
-def _load_ckpt(path, state, fingerprint):
+def _load_ckpt(path, state, fingerprint, digests):
     arrays, attrs = load_result(path)
     if attrs.get("fingerprint") != fingerprint:
-        raise ValueError(f"checkpoint {path} was written for another problem or config; remove it or change "
-                         "checkpoint_dir")
+        what = ", ".join(changed_inputs(attrs.get("key_inputs"), digests))
+        raise ValueError(f"checkpoint {path} was written for another problem or config (changed: {what}); "
+                         "remove it or change checkpoint_dir")
     treedef = jax.tree_util.tree_structure(state)
     leaves = [jnp.asarray(arrays[f"state_{i}"]) for i in range(attrs["n_leaves"])]
     rows = {k[4:]: list(v) for k, v in arrays.items() if k.startswith("log_")}
@@ -338,10 +337,11 @@ def train_rf(problem, config: TrainConfig, *, moments=None, resume: bool = True,
     stops = sorted(s for s in stops if 0 <= s <= config.steps)
     ckpt = _checkpoint_path(config)
     fp = _fingerprint(problem, config)
+    fp_inputs = key_digests(**_key_inputs(problem, config))
     rows = {"step": [], "train": [], "test": [], "score": []}
     step = 0
     if ckpt is not None and resume and ckpt.exists():
-        state, step, rows = _load_ckpt(ckpt, state, fp)
+        state, step, rows = _load_ckpt(ckpt, state, fp, fp_inputs)
 
     def record(A, s):
         ltr, _ = evaluate(A, W, ev_train)
@@ -374,7 +374,7 @@ def train_rf(problem, config: TrainConfig, *, moments=None, resume: bool = True,
         if is_log:
             record(state[0], stop)
         if ckpt is not None and (is_log or (config.checkpoint_every and stop % config.checkpoint_every == 0)):
-            _save_ckpt(ckpt, state, step, rows, fp)
+            _save_ckpt(ckpt, state, step, rows, fp, fp_inputs)
     bar.close()
     st = np.asarray(rows["step"], np.int64)
     return TrainLog(step=st, tau=st * float(config.lr), train_loss=np.asarray(rows["train"]).reshape(-1, k_cls),

@@ -39,7 +39,8 @@ from . import evaluate as ev
 from .evaluate import summarise
 from .fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
 from .model import ddim_sample, eps_loss, init_unet, make_schedule, ou_time
-from ..io import atomic_write_bytes, atomic_write_text, load_result, save_result
+from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content_key, key_digests, load_result,
+                  save_result)
 from ..simulate.metrics import memorization_report
 
 __all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps"]
@@ -222,8 +223,12 @@ class _Evaluator:
                                                   jnp.float32))
         xa, ya = data["all_train"]
         xt, yt = data["all_test"]
+        # the cached classifier is named by the content key of what trains it (images, labels, seed, version)
+        ckey = content_key(train=(xa, ya), test=(xt, yt), seed=cfg.seed)
+        cache = Path(classifier_cache)
         self.clf, self.clf_meta = ev.load_or_train_classifier(
-            classifier_cache, xa[0].size, lambda: ev.train_classifier(xa, ya, xt, yt, seed=cfg.seed))
+            cache.with_name(f"{cache.stem}_{ckey[:16]}{cache.suffix}"), xa[0].size,
+            lambda: ev.train_classifier(xa, ya, xt, yt, seed=cfg.seed))
         self.feat = jax.jit(jax.vmap(self.clf.features))
         kk = len(cfg.classes)
         ft = np.asarray(self.feat(jnp.asarray(data["x_test"])))
@@ -304,8 +309,10 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     latest = out / "ckpt" / "latest.eqx"
     if (out / "config.json").is_file():
         old = json.loads((out / "config.json").read_text())
-        if json.dumps(old["config"], sort_keys=True) != cfg_json:
-            raise ValueError(f"{out} holds a run with a different config; choose another --out")
+        # the run's key is the content key of its config (every field; version included)
+        if content_key(old["config"]) != content_key(json.loads(cfg_json)):
+            what = ", ".join(changed_inputs(key_digests(**old["config"]), key_digests(**json.loads(cfg_json))))
+            raise ValueError(f"{out} holds a run with a different config (changed: {what}); choose another --out")
         if latest.is_file() and not resume:
             raise ValueError(f"{out} already holds a checkpoint; pass --resume to continue it")
     t_start = time.perf_counter()

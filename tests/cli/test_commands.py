@@ -149,3 +149,88 @@ def test_simulate_rf_and_compare(tmp_path):
     # --seed changes the realisation and the training noise
     assert main(["simulate", "rf", spec, "--out", str(tmp_path / "seeded"), "-q", "--seed", "5"]) == 0
     assert not np.array_equal(TrainLog.load(tmp_path / "seeded" / "sim.npz").A, log.A)
+
+
+# ----------------------------------------------------------------------------- caches and resumes by content
+PD_SPEC = ('[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\n'
+           '[model]\npsi_p = {psi_p}\npsi_n = 1.0\nt = 0.01\n[curves]\ntaus = [1e-3, 1e6, 30]\n')
+
+
+def _interrupt_after_first_chunk(monkeypatch):
+    import rfdiff.sweep as sweep
+
+    real = sweep._batched
+
+    def counting(fn):
+        batched, calls = real(fn), []
+
+        def run(params):
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt  # a kill after the first chunk was checkpointed
+            return batched(params)
+
+        return run
+
+    monkeypatch.setattr(sweep, "_batched", counting)
+
+
+def test_phase_diagram_changed_spec_never_returns_old_numbers_and_resume_is_bit_identical(tmp_path, monkeypatch,
+                                                                                          capsys):
+    grid = ["--axis", "sigma_ratio=0.8:1.6:3", "--axis", "pi1=0.2:0.8:3", "--chunk-size", "4", "-q"]  # 3 chunks
+    out = str(tmp_path / "pd")
+    result = tmp_path / "pd" / "phase_diagram.npz"
+    spec_a = _write(tmp_path, PD_SPEC.format(psi_p=2.0), "a.toml")
+    spec_b = _write(tmp_path, PD_SPEC.format(psi_p=3.0), "b.toml")
+    assert main(["phase-diagram", spec_b, *grid, "--out", str(tmp_path / "fresh_b")]) == 0
+    fresh_b = load_result(tmp_path / "fresh_b" / "phase_diagram.npz")[0]
+    assert main(["phase-diagram", spec_a, *grid, "--out", str(tmp_path / "fresh_a")]) == 0
+    fresh_a = load_result(tmp_path / "fresh_a" / "phase_diagram.npz")[0]
+    # killed after one chunk of spec A ...
+    with monkeypatch.context() as m:
+        _interrupt_after_first_chunk(m)
+        with pytest.raises(KeyboardInterrupt):
+            main(["phase-diagram", spec_a, *grid, "--out", out])
+    assert (tmp_path / "pd" / "phase_diagram.npz.partial.npz").is_file() and not result.exists()
+    # ... an explicit resume with another spec is refused, naming what changed
+    assert main(["phase-diagram", spec_b, *grid, "--out", out, "--resume"]) == 2
+    assert "changed: key" in capsys.readouterr().err
+    # ... resumed with the same spec: bit-identical to the uninterrupted run
+    assert main(["phase-diagram", spec_a, *grid, "--out", out, "--resume"]) == 0
+    for k, v in load_result(result)[0].items():
+        np.testing.assert_array_equal(v, fresh_a[k])
+    # a changed spec into the same directory: the new numbers, never the old ones
+    assert main(["phase-diagram", spec_b, *grid, "--out", out]) == 0
+    got = load_result(result)[0]
+    assert not np.array_equal(got["tau_gen"], fresh_a["tau_gen"])
+    for k, v in got.items():
+        np.testing.assert_array_equal(v, fresh_b[k])
+
+
+def test_speciation_changed_spec_into_same_out_gives_fresh_numbers(tmp_path):
+    text = ('[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\ncentroid_sq_norms = [{n}, {n}]\n'
+            'centroid_cosines = [[1.0, -1.0], [-1.0, 1.0]]\n'
+            '[speciation]\nd = 32\nn_trajectories = 200\nnum_steps = 40\nt_min = 0.05\nseed = 3\n')
+    spec_a = _write(tmp_path, text.format(n=1.0), "a.toml")
+    spec_b = _write(tmp_path, text.format(n=2.0), "b.toml")
+    assert main(["speciation", spec_b, "--ratios", "1,10", "--out", str(tmp_path / "fresh"), "-q"]) == 0
+    fresh = load_result(tmp_path / "fresh" / "speciation.npz")[0]
+    out = str(tmp_path / "same")
+    assert main(["speciation", spec_a, "--ratios", "1,10", "--out", out, "-q"]) == 0
+    old = load_result(tmp_path / "same" / "speciation.npz")[0]
+    assert main(["speciation", spec_b, "--ratios", "1,10", "--out", out, "-q"]) == 0
+    new = load_result(tmp_path / "same" / "speciation.npz")[0]
+    np.testing.assert_array_equal(new["sim"], fresh["sim"])
+    assert not np.array_equal(new["sim"], old["sim"])
+    assert not (tmp_path / "same" / "checkpoint").exists() or not any((tmp_path / "same" / "checkpoint").iterdir())
+
+
+def test_simulate_rf_resume_with_changed_spec_is_refused(tmp_path, capsys):
+    text = ('[mixture]\nvariances = [{v}, 1.0]\nproportions = [0.5, 0.5]\n'
+            '[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.05\n[finite]\nd = 12\n'
+            '[simulate]\nsteps = 20\nlr = 0.5\nnum_logs = 5\nn_test = 20\ntheory = false\n')
+    out = str(tmp_path / "run")
+    assert main(["simulate", "rf", _write(tmp_path, text.format(v=4.0), "a.toml"), "--out", out, "-q"]) == 0
+    code = main(["simulate", "rf", _write(tmp_path, text.format(v=2.0), "b.toml"), "--out", out, "-q", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "changed: problem" in err and len(err.strip().splitlines()) == 1, err

@@ -223,9 +223,10 @@ def test_simulated_speciation_times_match_theory(tmp_path):
     f = mixture_score_fn(mix, mu)
     ts = geometric_grid(6.0, 1e-2, 30)
     a = simulate_posteriors(f, mix, mu, jax.random.key(4), ts, 50, chunk=20)
-    b = simulate_posteriors(f, mix, mu, jax.random.key(4), ts, 50, chunk=20, checkpoint_dir=tmp_path)
-    (tmp_path / "chunk_00001_20.npz").unlink()  # simulate a run killed before its second chunk was kept
-    c = simulate_posteriors(f, mix, mu, jax.random.key(4), ts, 50, chunk=20, checkpoint_dir=tmp_path)
+    b = simulate_posteriors(None, mix, mu, jax.random.key(4), ts, 50, chunk=20, checkpoint_dir=tmp_path,
+                            keep_checkpoint=True)
+    (tmp_path / "chunk_00001.npz").unlink()  # simulate a run killed before its second chunk was kept
+    c = simulate_posteriors(None, mix, mu, jax.random.key(4), ts, 50, chunk=20, checkpoint_dir=tmp_path)
     assert np.array_equal(a.log_post, b.log_post) and np.array_equal(a.log_post, c.log_post)
 
 

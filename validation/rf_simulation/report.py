@@ -5,13 +5,14 @@ of gradient descent on the noise-averaged loss (``rfdiff.finite.closed_form.fini
 simulation is the jitted trainer with *fresh* noise (one draw per point and step) and the control variate.
 Per-class τ_gen, τ_mem, τ_onset are extracted from both with ``rfdiff.theory.timescales.curve_timescales`` on the
 same τ window; τ_mem uses the closed-form asymptote ε^tr(∞) for both (the simulation cannot run to τ = ∞).
-Writes ``validation/rf_simulation/README.md`` and PNGs; checkpoints and cached moments go to ``runs/``.
+Writes ``validation/rf_simulation/README.md`` and PNGs; checkpoints and cached moments go to ``runs/``, named by
+the content key (``rfdiff.io.content_key``) of the problem and configuration that produced them.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ jax.config.update("jax_enable_x64", True)  # theory in float64; the simulation a
 ROOT = Path(__file__).resolve().parents[2]  # the repository (runs from an installed rfdiff)
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
-from rfdiff.io import atomic_write_text  # noqa: E402
+from rfdiff.io import atomic_write_text, content_key  # noqa: E402
 from rfdiff.simulate.compare import compare_timescales, prepare_theory  # noqa: E402
 from rfdiff.simulate.train import TrainConfig, train_rf  # noqa: E402
 
@@ -64,14 +65,15 @@ def run_one(name, spec, d, psi_p, psi_n, t, max_steps, seed, lr_frac):
     mix = build_mixture(spec, d)
     prob = realise(jax.random.key(seed), mix, RFModel(psi_p, psi_n, t, "tanh"), d)
     t0 = time.perf_counter()
-    tag = hashlib.sha1(json.dumps([spec, d, psi_p, psi_n, t, seed], sort_keys=True).encode()).hexdigest()[:10]
-    theory = prepare_theory(prob, cache=RUNS / f"{name}_d{d}_{tag}_theory.npz")
+    theory = prepare_theory(prob, cache=RUNS / "theory")  # file named by the problem's content key
     t_theory = time.perf_counter() - t0
     lr = lr_frac / theory.lam_max
     steps = int(max_steps)
     cfg = TrainConfig(lr=lr, steps=steps, noise="fresh", n_noise=1, control_variate="linear", num_logs=36,
-                      n_test=1000, dtype="float32", chunk=256, seed=seed,
-                      checkpoint_dir=str(RUNS / f"{name}_d{d}_ckpt"))
+                      n_test=1000, dtype="float32", chunk=256, seed=seed)
+    # checkpoint folder named by the content key of (problem, config); train_rf verifies the full key on resume
+    ck = RUNS / f"{name}_d{d}_{content_key(problem=prob, config=cfg.to_dict())[:16]}_ckpt"
+    cfg = dataclasses.replace(cfg, checkpoint_dir=str(ck))
     t0 = time.perf_counter()
     log = train_rf(prob, cfg)
     t_sim = time.perf_counter() - t0
@@ -167,6 +169,13 @@ def _jsonable(x):
     return x.tolist() if x.ndim else x.item()  # json writes NaN / Infinity and reads them back
 
 
+def run_key(name, args) -> str:
+    """Content key of everything that determines one mixture's result row (verified when the report collects)."""
+    spec = MIXTURES[name]
+    return content_key(spec=spec, d=args.d, psi_p=args.psi_p, psi_n=args.psi_n, t=args.t, seed=args.seed,
+                       steps=spec.get("steps", args.steps), lr_frac=spec.get("lr_frac", args.lr_frac))
+
+
 def _load(path):
     r = json.loads(path.read_text())
     for side in ("sim", "theory"):
@@ -196,13 +205,18 @@ def main(argv=None):
                     spec.get("lr_frac", args.lr_frac))
         plot(r, OUT / f"{name}.png")
         r.pop("log")
+        r["key"] = run_key(name, args)
         atomic_write_text(RUNS / f"{name}_d{args.d}_result.json", json.dumps(r, default=_jsonable))
         print(json.dumps({"mixture": name, "sim": r["cmp"]["sim"], "theory": r["cmp"]["theory"]},
                          default=_jsonable), flush=True)
     for name in MIXTURES:  # the report collects every mixture run so far at this d (runs may be split by --only)
         path = RUNS / f"{name}_d{args.d}_result.json"
         if path.exists():
-            results.append({**_load(path), "spec": MIXTURES[name]})  # predictions from this file
+            r = _load(path)
+            if r.get("key") != run_key(name, args):  # another spec, d, ψ, t, seed, steps or version
+                print(f"skipping {path.name}: computed for other inputs (rerun with --only {name})", flush=True)
+                continue
+            results.append({**r, "spec": MIXTURES[name]})  # predictions from this file
     report(results, args)
     return 0
 

@@ -5,7 +5,8 @@
 Writes validation/speciation/README.md and PNGs. Sections: (1) per-class t_S,c vs imbalance ratio 1, 10, 100,
 1000 at d = 1024 (θ = 0.9 and 0.99, same trajectories); (2) balanced symmetric case: cloning φ(t) at
 d = 256 … 16384 against Biroli et al.'s universal curve and t_S = ½ log Λ; (3) variance-only mixture.
-Simulations are checkpointed under validation/speciation/.cache (a killed run resumes with identical numbers).
+Simulations are checkpointed under validation/speciation/.cache, content-keyed by everything the trajectories
+depend on (``simulate_posteriors``): a killed run resumes with identical numbers, a changed input recomputes.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def fmt(x, e=None):
 def section_ratios(quick, lines):
     d = 256 if quick else 1024
     kw = dict(n=600 if quick else 2000, min_minority=20 if quick else 25, t_max=8.0, t_min=2e-2,
-              num_steps=200 if quick else 300, seed=0, checkpoint_dir=CACHE / "ratios", progress=True)
+              num_steps=200 if quick else 300, seed=0, checkpoint_dir=CACHE / "ratios", keep_checkpoint=True,
+              progress=True)  # kept: θ = 0.99 reuses the θ = 0.9 trajectories (θ is not in their key)
     ratios = [1.0, 10.0, 100.0] if quick else [1.0, 10.0, 100.0, 1000.0]
     mix = two_class([0.5, 0.5])
     lines += [f"## 1. Per-class speciation time vs imbalance ratio (d = {d})", "",
@@ -107,8 +109,8 @@ def section_balanced(quick, lines):
         from rfdiff.simulate.speciation import crossing_time
 
         t_cross = crossing_time(cl["t"], cl["phi_total"], th_b)
-        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, jax.random.key(30 + d), ts, n,
-                                 checkpoint_dir=CACHE / f"balanced_d{d}_n{n}_exp")
+        tr = simulate_posteriors(None, mix, mu, jax.random.key(30 + d), ts, n,
+                                 checkpoint_dir=CACHE / f"balanced_d{d}_n{n}_exp", keep_checkpoint=True)
         post = posterior_speciation_times(tr, 0.9)
         theory_med = sp.speciation_times(mix, d, 0.9)[0]
         lines.append(f"| {d} | {0.5 * np.log(1 + d):.3f} | {fmt(t_cross)} | {theory_med:.3f} | "
@@ -147,8 +149,8 @@ def section_variance(quick, lines):
         mu = np.zeros((2, d))
         n = 300 if quick else {256: 1500, 1024: 1000, 4096: 400}[d]
         ts = geometric_grid(6.0, 1e-2, 200 if quick else 300)
-        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, jax.random.key(40 + d), ts, n,
-                                 checkpoint_dir=CACHE / f"variance_d{d}_n{n}_exp")
+        tr = simulate_posteriors(None, mix, mu, jax.random.key(40 + d), ts, n,
+                                 checkpoint_dir=CACHE / f"variance_d{d}_n{n}_exp", keep_checkpoint=True)
         post = posterior_speciation_times(tr, 0.9)
         th = sp.speciation_times(mix, d, 0.9, method="exact")
         lines.append(f"| {d} | {th[0]:.3f} / {th[1]:.3f} | {fmt(post['times'][0], post['se'][0])} | "
@@ -171,8 +173,8 @@ def section_integrator(quick, lines):
               "| method | minority, θ = 0.9 | z | majority, θ = 0.99 | z | minority, θ = 0.99 | z |",
               "|---|---|---|---|---|---|---|"]
     for method in ("euler", "exponential"):
-        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, jax.random.key(51), ts, n, method=method,
-                                 checkpoint_dir=CACHE / f"integrator_d{d}_n{n}_{method}")
+        tr = simulate_posteriors(None, mix, mu, jax.random.key(51), ts, n, method=method,
+                                 checkpoint_dir=CACHE / f"integrator_d{d}_n{n}_{method}", keep_checkpoint=True)
         a, b = posterior_speciation_times(tr, 0.9), posterior_speciation_times(tr, 0.99)
         row = [method, fmt(a["times"][1], a["se"][1]), f"{(a['times'][1] - th[0]) / a['se'][1]:+.2f}"]
         for c in range(2):
@@ -193,8 +195,8 @@ def section_variance_steps(quick, lines):
            f"from t = 6 to 0.01, same key for every grid. Theory (exact law): {th[0]:.3f} / {th[1]:.3f}.", "",
            "| steps | sim σ²=2.25 | sim σ²=1 |", "|---|---|---|"]
     for steps in ((150, 600) if quick else (300, 1200)):
-        tr = simulate_posteriors(mixture_score_fn(mix, mu), mix, mu, jax.random.key(60), geometric_grid(6.0, 1e-2, steps),
-                                 n, checkpoint_dir=CACHE / f"varsteps_d{d}_n{n}_N{steps}")
+        tr = simulate_posteriors(None, mix, mu, jax.random.key(60), geometric_grid(6.0, 1e-2, steps),
+                                 n, checkpoint_dir=CACHE / f"varsteps_d{d}_n{n}_N{steps}", keep_checkpoint=True)
         res = posterior_speciation_times(tr, 0.9)
         out.append(f"| {steps} | {fmt(res['times'][0], res['se'][0])} | {fmt(res['times'][1], res['se'][1])} |")
     atomic_write_text(OUT / "variance_steps.md", "\n".join(out) + "\n")
@@ -208,12 +210,11 @@ def section_calibration(quick, lines):
     mix = two_class([10 / 11, 1 / 11])
     th = sp.speciation_times(mix, d, 0.9)[1]
     mu = mix.centroids(jax.random.key(1), d)
-    f = mixture_score_fn(mix, mu)
     ts = geometric_grid(8.0, 2e-2, 300)
     est, ses, cnt = [], [], []
     for r in range(reps):
-        tr = simulate_posteriors(f, mix, mu, jax.random.key(100 + r), ts, n, chunk=n,
-                                 checkpoint_dir=CACHE / f"calib_d{d}_n{n}_r{r}")
+        tr = simulate_posteriors(None, mix, mu, jax.random.key(100 + r), ts, n, chunk=n,
+                                 checkpoint_dir=CACHE / f"calib_d{d}_n{n}_r{r}", keep_checkpoint=True)
         res = posterior_speciation_times(tr, 0.9, n_boot=100)
         est.append(res["times"][1]), ses.append(res["se"][1]), cnt.append(res["counts"][1])
     est = np.asarray(est)

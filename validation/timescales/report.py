@@ -5,8 +5,9 @@
 For each mixture and d: realise W and the training set (seed 0), exact noise-averaged moments
 (``features.train_moments(method="exact")``) and exact class-population moments, then the closed-form curves
 both for true gradient flow and for the ridge-time proxy (the object the theory computes). Times by
-``rfdiff.theory.timescales`` on one τ grid for all. Per-(mixture, d) curves are cached under ``cache/`` so an
-interrupted run resumes. Writes ``validation/timescales/README.md`` and PNGs (all numbers from this run).
+``rfdiff.theory.timescales`` on one τ grid for all. Per-(mixture, d, seed) curves are cached under ``cache/`` in
+files named by, and verified against, the content key of their inputs, so an interrupted run resumes and a
+changed mixture, model or τ grid is recomputed. Writes ``validation/timescales/README.md`` and PNGs (all numbers from this run).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rfdiff import GaussianMixture, RFModel  # noqa: E402
 from rfdiff.finite.closed_form import finite_curves  # noqa: E402
 from rfdiff.theory.curves import theory_curves  # noqa: E402
 from rfdiff.finite.features import population_moments, realise, train_moments  # noqa: E402
-from rfdiff.io import atomic_write_text, load_result, save_result  # noqa: E402
+from rfdiff.io import atomic_write_text, content_key, load_result, save_result  # noqa: E402
 from rfdiff.theory.timescales import curve_timescales  # noqa: E402
 
 OUT = ROOT / "validation" / "timescales"
@@ -59,10 +60,13 @@ def realised_shifts(prob):
 
 def finite_run(name, mix, d, seed=0):
     slug = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name).strip("_")
-    path = OUT / "cache" / (f"{slug}_d{d}.npz" if seed == 0 else f"{slug}_d{d}_s{seed}.npz")
+    # everything the cached curves depend on (the moments use their automatic Mehler order)
+    key = content_key(mixture=mix, model=MODEL, d=d, seed=seed, taus=TAUS, kinds=["flow", "ridge"])
+    path = OUT / "cache" / f"{slug}_d{d}_s{seed}_{key[:16]}.npz"
     if path.exists():
-        arrs, _ = load_result(path)
-        return arrs
+        arrs, attrs = load_result(path)
+        if attrs.get("key") == key:
+            return arrs
     t0 = time.perf_counter()
     prob = realise(jax.random.key(seed), mix, MODEL, d)
     mom = train_moments(prob)
@@ -75,7 +79,7 @@ def finite_run(name, mix, d, seed=0):
         arrs[f"{kind}_eps_train"] = np.asarray(c["eps_train"])
         arrs[f"{kind}_eps_test"] = np.asarray(c["eps_test"])
     arrs["seconds"] = np.asarray(time.perf_counter() - t0)
-    save_result(path, arrs, {"mixture": name, "d": d, "seed": seed})
+    save_result(path, arrs, {"mixture": name, "d": d, "seed": seed, "key": key})
     print(f"  {name} d={d} seed={seed}: {float(arrs['seconds']):.0f} s", flush=True)
     return arrs
 
