@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..precision import float64
+from ..precision import float64, x64
 from ..io import content_key, load_result, save_result
 
 __all__ = [
@@ -77,7 +77,7 @@ def prepare_theory(problem, *, moments=None, cache=None, k_max: int | None = Non
 
 
 def _eval(theory: Theory, taus, step):
-    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), jax.enable_x64(True):
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), x64():
         out = theory.curves(np.asarray(taus, np.float64), kind="gd", step=step)
         inf = theory.curves.asymptote()["eps_train"][:, 0]
     return {k: np.asarray(v) for k, v in out.items()}, np.asarray(inf)
@@ -123,7 +123,7 @@ def _times(c, inf, window):
 
     tau = np.asarray(c["tau"])
     keep = (tau >= window[0] * (1 - 1e-12)) & (tau <= window[1] * (1 + 1e-12))
-    with jax.enable_x64(True):
+    with x64():
         ts = curve_timescales(tau[keep], np.asarray(c["eps_test"])[:, keep], np.asarray(c["eps_train"])[:, keep],
                               None if inf is None else np.asarray(inf))
     return {k: np.asarray(v, np.float64) for k, v in ts._asdict().items()}

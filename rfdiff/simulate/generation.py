@@ -28,6 +28,7 @@ import numpy as np
 
 from ..model.activations import get_activation
 from .metrics import MemorizationReport, memorization_report
+from ..precision import x64
 
 __all__ = ["RFScoreGrid", "train_time_grid", "rf_score_fn", "generate", "memorization"]
 
@@ -59,7 +60,7 @@ def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = Fal
     for t in times:
         prob_t = eqx.tree_at(lambda pr: pr.model, problem, type(problem.model)(
             problem.model.psi_p, problem.model.psi_n, float(t), problem.model.activation))
-        with jax.enable_x64(True):
+        with x64():
             mom = train_moments(prob_t, per_class=False, **(moments_kwargs or {}))
         lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])
         As.append(train_rf(prob_t, config_fn(float(t), lam_max), moments=mom, progress=progress).A)

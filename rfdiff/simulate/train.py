@@ -33,7 +33,7 @@ import optax
 
 from . import _steps as _train
 from ..finite.closed_form import fresh_noise_excess
-from ..precision import float64
+from ..precision import float64, x64
 from ..model.diffusion import delta, mixture_score, noised_variances
 from ..io import changed_inputs, content_key, key_digests, load_result, save_result
 
@@ -186,7 +186,7 @@ def _eval_sets(problem, config: TrainConfig, key, dt):
     x0_te, _ = mix.sample(k_te, te_lab.size, d, centroids=problem.centroids, labels=jnp.asarray(te_lab))
     xi_te = np.asarray(jax.random.normal(k_ten, (te_lab.size, d)), np.float64)
     x_te = np.exp(-t) * np.asarray(x0_te, np.float64) + sq * xi_te
-    with jax.enable_x64(True):
+    with x64():
         mu = jnp.asarray(problem.centroids, jnp.float64)
         target = np.asarray(mixture_score(jnp.asarray(x_te), t, mix, mu))  # batched (n, d) input
     eye = np.eye(k)

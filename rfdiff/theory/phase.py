@@ -29,6 +29,7 @@ import numpy as np
 
 from .curves import theory_curves_core
 from .timescales import curve_timescales, reversal_boundary
+from ..precision import x64
 
 __all__ = ["PARAMETERS", "point_arrays", "timescale_fn", "reversal_line", "default_taus"]
 
@@ -107,5 +108,5 @@ def reversal_line(base_mixture, base_model, sigma_ratios, *, which: str = "tau_g
         tau = np.asarray(out[which])
         return float(np.log(tau[0] / tau[1]))
 
-    with jax.enable_x64(True):
+    with x64():
         return reversal_boundary(log_ratio, sigma_ratios, bracket, num_scan=num_scan)
