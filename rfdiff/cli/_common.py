@@ -31,10 +31,13 @@ def _read_raw(path) -> dict[str, Any]:
         raise SpecError(f"spec {path} is not a text (UTF-8) file") from None
 
 
-def load(args, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Spec:
+def load(args, overrides: Mapping[str, Mapping[str, Any]] | None = None, *, sections: tuple[str, ...] = ()) -> Spec:
     """The spec of ``args.spec`` with ``overrides`` ({section: {key: value}}, None values skipped) written into
-    it before validation, so a command-line value passes exactly the checks a spec value does."""
+    it before validation, so a command-line value passes exactly the checks a spec value does. ``sections``
+    that the file lacks are added empty, so the command reads their resolved defaults from the schema."""
     raw = _read_raw(args.spec)
+    for section in sections:
+        raw.setdefault(section, {})
     for section, values in (overrides or {}).items():
         values = {k: v for k, v in values.items() if v is not None}
         if not values:

@@ -32,12 +32,9 @@ def run(args) -> int:
     from ..simulate.speciation import speciation_vs_ratio
 
     ratios = _ratios(args.ratios)
-    spec = load(args, {"speciation": {"d": args.d, "n_trajectories": args.n, "seed": args.seed}})
+    spec = load(args, {"speciation": {"d": args.d, "n_trajectories": args.n, "seed": args.seed}},
+                sections=("speciation",))
     require(spec, "rfdiff speciation", "mixture")
-    if spec.speciation is None:  # all defaults: resolve them through the schema
-        from ..spec import load_spec
-
-        spec = load_spec({**spec.to_dict(), "speciation": {}})
     cfg = spec.speciation
     out = out_dir(args, "speciation")
     with x64():  # theory in float64; the simulation itself runs in float32

@@ -23,14 +23,9 @@ log = logging.getLogger("rfdiff")
 
 def run(args) -> int:
     spec = load(args, {"spectrum": {"lam_min": args.lam_min, "lam_max": args.lam_max,
-                                    "num_points": args.num_points}})
+                                    "num_points": args.num_points}}, sections=("spectrum",))
     require(spec, "rfdiff spectrum", "mixture", "model")
     sec = spec.spectrum
-    if sec is None:  # all defaults: resolve them through the schema
-        from ..spec import load_spec
-
-        spec = load_spec({**spec.to_dict(), "spectrum": {}})
-        sec = spec.spectrum
     from ..theory.spectrum import spectral_density
 
     d = spec.finite.d if spec.finite else None
