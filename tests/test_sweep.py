@@ -78,6 +78,7 @@ def test_shard_range_tiles_and_validates():
         phase_diagram(_fn, {"x": [], "y": [1.0]}, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_phase_diagram_shards_merge_to_single_run(tmp_path):
     from rfdiff.cli.main import main
 
