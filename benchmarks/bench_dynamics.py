@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -24,15 +23,15 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-jax.config.update("jax_enable_x64", True)
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+jax.config.update("jax_enable_x64", True)  # before rfdiff is imported: the benchmark runs in float64
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
 from rfdiff.finite.closed_form import closed_form, iterate_gd, quadratic_loss  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.theory.phase import timescale_fn  # noqa: E402
 from rfdiff.sweep import phase_diagram  # noqa: E402
+from rfdiff.theory.phase import timescale_fn  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_phase(n, sep, nq):

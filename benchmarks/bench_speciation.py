@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -20,12 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import rfdiff
+from rfdiff.io import atomic_write_text
+from rfdiff.simulate.sampling import backward_sde, geometric_grid, mixture_score_fn
 
-import rfdiff  # noqa: E402
-from rfdiff.io import atomic_write_text  # noqa: E402
-from rfdiff.simulate.sampling import backward_sde, geometric_grid, mixture_score_fn  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None):

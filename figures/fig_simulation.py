@@ -6,13 +6,10 @@ uses fresh noise (one draw per point and step) with the linear control variate, 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import jax
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def make(outdir: Path, quick: bool = False) -> list[Path]:

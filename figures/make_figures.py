@@ -1,7 +1,8 @@
 """Regenerate every theory figure of rfdiff: ``python figures/make_figures.py [--quick] [--only NAME]``.
 
 Each topic lives in its own module ``figures/fig_<topic>.py`` exposing ``make(outdir, quick) -> list[Path]``;
-this driver discovers them, runs them in order and prints where each PNG went. ``--quick`` uses coarse grids
+this driver discovers them, runs them in order and prints one progress line per figure module (name, seconds,
+the PNGs it wrote). It alone picks the matplotlib backend (Agg); the library never does. ``--quick`` uses coarse grids
 (seconds instead of minutes) and is what the tests exercise.
 """
 
@@ -43,9 +44,8 @@ def main(argv=None) -> int:
             continue
         t0 = time.perf_counter()
         written = load(path).make(args.outdir, quick=args.quick)
-        for w in written:
-            print(f"[{topic}] wrote {w}")
-        print(f"[{topic}] done in {time.perf_counter() - t0:.1f} s", flush=True)
+        names = ", ".join(str(w) for w in written)
+        print(f"{topic}: {time.perf_counter() - t0:.1f} s -> {names}", flush=True)  # one progress line each
     return 0
 
 

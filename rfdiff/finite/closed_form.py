@@ -214,10 +214,10 @@ class FiniteCurves(eqx.Module):
 
 @float64
 def finite_curves(problem, moments, pop_moments, *, mixture_mc: int = 0, seed: int = 0) -> FiniteCurves:
-    """Per-class closed-form curves of a realised problem (``rfdiff.features.realise``).
+    """Per-class closed-form curves of a realised problem (``rfdiff.finite.features.realise``).
 
     ``moments`` (train: U, V, U_class, V_class) and ``pop_moments`` = (U_pop (K,p,p), V_pop (K,p,d)) come from
-    ``rfdiff.features``. With ``mixture_mc > 0`` the cross moments with the exact mixture score are estimated
+    ``rfdiff.finite.features``. With ``mixture_mc > 0`` the cross moments with the exact mixture score are estimated
     from ``mixture_mc`` fresh samples per class (fixed ``seed``), giving ``eps_mixture``.
     """
     mix, model = problem.mixture, problem.model

@@ -20,7 +20,7 @@ exact on the polynomial factor He_k) need no derivative of σ, so they hold for 
 
 Example::
 
-    >>> from rfdiff.activations import ge_coefficients
+    >>> from rfdiff.model.activations import ge_coefficients
     >>> c = ge_coefficients("tanh", shift=0.0, data_var=0.98, noise_var=0.0198)   # σ=1, t=0.01
     >>> round(float(c.a), 3)
     0.606

@@ -11,6 +11,15 @@ The mixture score is the posterior-weighted class score (stable softmax form)::
     ∇ log p_t(x) = Σ_c P(c | x) · (−C_c^{-1}(x − m_c)),
     log P(c | x) = log π_c − ½ (x−m_c)ᵀ C_c^{-1} (x−m_c) − ½ log det C_c + const.
 
+Example (one isotropic class: the score is −x/Γ², Γ² = e^{-2t} σ² + Δ_t)::
+
+    >>> import jax.numpy as jnp
+    >>> from rfdiff.model.mixture import GaussianMixture
+    >>> mix = GaussianMixture.create([1.0], [4.0])
+    >>> s = mixture_score(jnp.ones((1, 3)), 0.5, mix, jnp.zeros((1, 3)))
+    >>> round(float(s[0, 0]), 6), round(float(-1 / (4 * jnp.exp(-1.0) + delta(0.5))), 6)
+    (-0.475367, -0.475367)
+
 Reference: Biroli, Bonnaire, de Bortoli, Mézard (2024), *Dynamical regimes of diffusion models*.
 """
 

@@ -26,7 +26,7 @@ class RFModel(eqx.Module):
     """Random-features score model hyper-parameters (a pytree: floats are leaves, the activation static).
 
     * ``psi_p`` = p/d (> 0), ``psi_n`` = n/d (> 0), ``t`` diffusion time (> 0);
-    * ``activation``: a name from :data:`rfdiff.activations.ACTIVATIONS` (static: changing it retraces).
+    * ``activation``: a name from :data:`rfdiff.model.activations.ACTIVATIONS` (static: changing it retraces).
     """
 
     psi_p: jax.Array | float

@@ -1,14 +1,21 @@
 """Generation with learned RF scores and per-class memorisation of the generated samples.
 
 One RF model per diffusion time on a grid t_1 < … < t_J, all sharing the features W and the training set, each
-trained independently with :func:`rfdiff.simulation.train_rf` at its own time (the DSM loss at t_j is a separate
+trained independently with :func:`rfdiff.simulate.train.train_rf` at its own time (the DSM loss at t_j is a separate
 quadratic problem, so independent training is exactly what a per-time score network would learn at that time).
-The score used by the backward sampler (:func:`rfdiff.sampling.backward_sde`) at time t is that of the model
+The score used by the backward sampler (:func:`rfdiff.simulate.sampling.backward_sde`) at time t is that of the model
 nearest in log t (piecewise constant in log t); the last generated state is at t_1. Memorisation follows
 ``theory_notes/06_simulation.md`` §6: d₁/d₂ < 1/3 over the whole training set, class = label of the nearest
-training point, bootstrap CIs (:func:`rfdiff.metrics.memorization_report`).
+training point, bootstrap CIs (:func:`rfdiff.simulate.metrics.memorization_report`).
 
-Example::
+Example (training skipped here: a hand-made grid of zero readouts, whose score is 0, shows the shapes)::
+
+    >>> grid = RFScoreGrid(times=np.array([0.01, 1.0]), A=np.zeros((2, 3, 5)), W=np.ones((5, 3)),
+    ...                    activation="tanh")
+    >>> generate(grid, jax.random.key(0), n=4, t_max=2.0, num_steps=10).shape
+    (4, 3)
+
+With a :class:`rfdiff.finite.features.FiniteProblem` ``problem``, the real use is::
 
     >>> grid = train_time_grid(problem, [0.01, 0.1, 1.0], lambda t, U: TrainConfig(lr=0.5 / U, steps=200,
     ...                        noise="exact"))                                       # doctest: +SKIP
@@ -47,7 +54,7 @@ def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = Fal
     """Train one RF readout per time in ``times`` on ``problem`` (its W and training set; its own t ignored).
 
     ``config_fn(t, lam_max) -> TrainConfig`` gives the training of time t (``lam_max`` = λ_max of the exact U at
-    t, for choosing a stable GD step); exact moments are computed per time (``rfdiff.features.train_moments``,
+    t, for choosing a stable GD step); exact moments are computed per time (``rfdiff.finite.features.train_moments``,
     with ``moments_kwargs``, e.g. an explicit Mehler order ``k_max`` at small d).
     """
     from ..finite.features import train_moments

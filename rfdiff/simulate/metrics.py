@@ -11,7 +11,7 @@ percentile-bootstrap confidence intervals (resampling the generated samples of t
 Example::
 
     >>> import numpy as np
-    >>> from rfdiff.metrics import memorization_report
+    >>> from rfdiff.simulate.metrics import memorization_report
     >>> train = np.eye(4); labels = np.array([0, 0, 1, 1])
     >>> rep = memorization_report(train[:2] + 1e-3, train, labels, num_classes=2)
     >>> rep.fraction.tolist()

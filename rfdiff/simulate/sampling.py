@@ -1,6 +1,6 @@
 """Backward (generative) samplers for the OU diffusion with any score: SDE, probability-flow ODE, cloning.
 
-Forward process (see :mod:`rfdiff.diffusion`): ``dx = −x dt + √2 dW``, so ``x_t = e^{-t}x_0 + √Δ_t ξ``.
+Forward process (see :mod:`rfdiff.model.diffusion`): ``dx = −x dt + √2 dW``, so ``x_t = e^{-t}x_0 + √Δ_t ξ``.
 Its time reversal, run from ``t = T`` down to ``t_min`` (Anderson 1982; Song et al. 2021), is::
 
     backward SDE:          −dx = [x + 2 s(x, t)] dt + √2 dW̄
@@ -17,13 +17,13 @@ with ``s = ∇ log p_t``. One step from ``t_k`` to ``t_{k+1} = t_k − h`` (``h 
     score_fn(x, t) -> s        x: (n, d) array of states, t: scalar array (traced), s: (n, d)
 
 It must be JAX-traceable: it is called inside ``lax.scan`` under ``jit``. :func:`mixture_score_fn` builds
-the exact score of a Gaussian mixture (stable log-sum-exp / softmax form from :mod:`rfdiff.diffusion`).
+the exact score of a Gaussian mixture (stable log-sum-exp / softmax form from :mod:`rfdiff.model.diffusion`).
 
 Time grids are geometric from ``T`` to ``t_min`` (:func:`geometric_grid`), dense where the score changes
 fast (small t). Example::
 
     >>> import jax, rfdiff
-    >>> from rfdiff.sampling import geometric_grid, backward_sde, mixture_score_fn
+    >>> from rfdiff.simulate.sampling import geometric_grid, backward_sde, mixture_score_fn
     >>> mix = rfdiff.GaussianMixture.create([0.9, 0.1], [1.0, 1.0]).with_strong_centroids([1.0, 1.0])
     >>> mu = mix.centroids(jax.random.key(1), 64)
     >>> ts = geometric_grid(8.0, 1e-3, 200)

@@ -26,6 +26,8 @@ from .training import (
     train as train,
     summarise as summarise,
     eval_steps as eval_steps,
+    init_state as init_state,
+    train_step as train_step,
 )
 from .evaluate import (
     gaussian_reference as gaussian_reference,

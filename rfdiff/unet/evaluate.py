@@ -9,13 +9,19 @@ Definitions (theory_notes/07_unet.md §3):
   ``ε_c = [L_c − (1 − S_c)]/S_c`` (1 = predicts zero, 0 = the class's Gaussian denoiser, < 0 beats it);
 * ``τ_gen,c``: first step with ε_c^te ≤ (1 + min ε_c^te)/2; ``τ_onset,c``: first step with ε_c^tr ≤ −1;
   ``τ_mem,c``: first step where the memorised fraction of class-c samples reaches 1/2 (log-linear
-  interpolation in the step between checkpoints) — computed by :mod:`rfdiff.timescales`, the project's one
+  interpolation in the step between checkpoints) — computed by :mod:`rfdiff.theory.timescales`, the project's one
   implementation of the theory's definitions, with the gradient-flow time replaced by the optimiser step
   (+inf: never reached; NaN: already reached at the first checkpoint);
 * classifier Fréchet distance ``CFD_c = ||m_g − m_r||² + Tr(C_g + C_r − 2 (C_g^{1/2} C_r C_g^{1/2})^{1/2})`` between
   Gaussian fits of penultimate-layer features (a small MLP classifier trained here on Fashion-MNIST) of the
   generated samples assigned to class c and of held-out class-c test images. It is *not* FID (no Inception
   network) and, like FID, biased upwards at small sample counts.
+
+Example (a Gaussian class with pixel-covariance eigenvalues 1: S(t) = Δ_t)::
+
+    >>> s = gaussian_reference(np.ones(4), [0.1, 1.0])
+    >>> np.allclose(s, 1 - np.exp(-2 * np.array([0.1, 1.0])))
+    True
 """
 
 from __future__ import annotations
@@ -155,7 +161,7 @@ def summarise(outdir) -> dict[str, Any]:
 
     steps = arrays["step"].astype(np.float64)
     nt = arrays["eps_test"].shape[2]
-    # curves as (class, time, checkpoint): the trailing axis is the clock, as rfdiff.timescales expects
+    # curves as (class, time, checkpoint): the trailing axis is the clock, as rfdiff.theory.timescales expects
     eps_te = np.moveaxis(arrays["eps_test"].astype(np.float64), 0, -1)
     eps_tr = np.moveaxis(arrays["eps_train"].astype(np.float64), 0, -1)
     tau_gen = np.asarray(generalization_time(steps, eps_te))

@@ -13,12 +13,16 @@ header ``0x00 0x00 <dtype code> <ndim>`` followed by ``ndim`` uint32 sizes and t
 
 Statistics (``theory_notes/07_unet.md``): images are mapped to ``x = 2·pixel/255 − 1 ∈ [−1, 1]^d``, d = 784;
 for class c with images ``x^ν``: ``σ_c² = Tr Cov_c / d`` (the isotropic-equivalent class variance of
-``rfdiff.mixture``), ``M_cc' = μ_c·μ_c'/d`` (the centroid Gram matrix, strong scaling) and
+``rfdiff.model.mixture``), ``M_cc' = μ_c·μ_c'/d`` (the centroid Gram matrix, strong scaling) and
 ``D_cc' = ||μ_c − μ_c'||²/d``.
 
 Example::
 
-    >>> from rfdiff.unet.fmnist import load_fashion_mnist, imbalanced_subset      # doctest: +SKIP
+    >>> import numpy as np
+    >>> from rfdiff.unet.fmnist import load_fashion_mnist, imbalanced_subset
+    >>> y = np.repeat(np.arange(10), 100)                                 # stand-in labels, 100 per class
+    >>> np.bincount(y[imbalanced_subset(y, classes=[8, 7], counts=[5, 45], seed=0)]).tolist()[7:]
+    [45, 5]
     >>> x, y = load_fashion_mnist(split="train")                         # doctest: +SKIP
     >>> idx = imbalanced_subset(y, classes=[8, 7], counts=[50, 450], seed=0)   # doctest: +SKIP
 """
@@ -169,9 +173,9 @@ def imbalanced_subset(labels, classes: Sequence[int], counts: Sequence[int] | No
 
     Either explicit ``counts`` (one per class), or a total ``n`` with ``profile``: ``"balanced"``,
     ``"step"`` (the first ``num_minority`` classes hold ``minority_fraction`` of the data, see
-    :func:`rfdiff.mixture.proportions_step`) or ``"long_tail"`` (exponential profile with imbalance ratio
-    ``ratio`` = n_max/n_min, :func:`rfdiff.mixture.proportions_long_tail`). Per-class counts are
-    ``rfdiff.mixture.class_counts(π, n)``. Sampling is without replacement within each class.
+    :func:`rfdiff.model.mixture.proportions_step`) or ``"long_tail"`` (exponential profile with imbalance ratio
+    ``ratio`` = n_max/n_min, :func:`rfdiff.model.mixture.proportions_long_tail`). Per-class counts are
+    ``rfdiff.model.mixture.class_counts(π, n)``. Sampling is without replacement within each class.
     """
     labels = np.asarray(labels)
     classes = [int(c) for c in classes]

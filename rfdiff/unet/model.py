@@ -12,10 +12,10 @@ Sampler: DDIM with η = 0 (Song et al. 2021, eq. 12), deterministic given the in
 Example::
 
     >>> import jax
-    >>> from rfdiff._unet_model import UNet, make_schedule
+    >>> from rfdiff.unet.model import UNet, make_schedule
     >>> net = UNet(jax.random.key(0), channels=(4, 8), image_size=8)
     >>> sched = make_schedule("cosine", 100)
-    >>> net(jax.numpy.zeros((1, 8, 8)), jax.numpy.asarray(0.5)).shape
+    >>> net(jax.numpy.zeros((1, 8, 8), "float32"), jax.numpy.asarray(0.5, "float32")).shape
     (1, 8, 8)
 """
 

@@ -7,10 +7,10 @@ evaluation protocol) and one results directory::
     <out>/ckpt/latest.eqx  params, Adam state, RNG, step  <out>/ckpt/step_0000100.eqx  one per evaluation
     <out>/metrics.npz      per-class curves over the log-spaced evaluation steps (rfdiff.io.save_result)
 
-Training is DDPM ε-prediction with Adam (rfdiff/_unet_model.py); at each log-spaced evaluation step the run
+Training is DDPM ε-prediction with Adam (rfdiff/unet/model.py); at each log-spaced evaluation step the run
 records per-class train/test losses and normalised errors at fixed OU times, the per-class memorised fraction
-of DDIM samples (rfdiff.metrics.memorization_report) and a per-class classifier Fréchet distance
-(rfdiff/_unet_eval.py). Everything random is seeded and the RNG is checkpointed, so a run killed and resumed
+of DDIM samples (rfdiff.simulate.metrics.memorization_report) and a per-class classifier Fréchet distance
+(rfdiff/unet/evaluate.py). Everything random is seeded and the RNG is checkpointed, so a run killed and resumed
 produces bit-identical checkpoints and metrics. :func:`summarise` turns the curves into τ_gen,c, τ_onset,c,
 τ_mem,c and sets them against :func:`rfdiff.unet.fmnist.predicted_order`. Protocol: theory_notes/07_unet.md.
 
@@ -43,7 +43,7 @@ from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content
                   save_result)
 from ..simulate.metrics import memorization_report
 
-__all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps"]
+__all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps", "init_state", "train_step"]
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,18 @@ def _init_opt(model, cfg: UNetConfig):
     return _optimizer(cfg).init(eqx.filter(model, eqx.is_array))
 
 
-def _init_state(cfg):
+def init_state(cfg: UNetConfig):
+    """The training state at step 0: ``(model, opt_state, key, 0)``, everything seeded by ``cfg.seed``.
+
+    ``model`` is :func:`rfdiff.unet.model.init_unet` (weights drawn with numpy), ``opt_state`` the Adam state
+    of its arrays, ``key`` the training stream (minibatches, diffusion steps k, noise ε). Example::
+
+        >>> cfg = UNetConfig(downsample=2, channels=(4, 8), batch_size=4)
+        >>> model, opt_state, key, step = init_state(cfg)
+        >>> x = jnp.zeros((1, cfg.image_size, cfg.image_size), jnp.float32)     # the U-Net runs in float32
+        >>> step, model(x, jnp.asarray(0.5, jnp.float32)).shape
+        (0, (1, 14, 14))
+    """
     model = init_unet(cfg.seed, cfg.channels, cfg.image_size)  # weights from numpy, seeded
     key = jax.random.key(cfg.seed)  # the training stream (minibatches, k, ε)
     return model, _init_opt(model, cfg), key, 0
@@ -165,7 +176,7 @@ def _save_state(path: Path, state, running=(0.0, 0)) -> None:
 
 def _load_state(path: Path, cfg):
     """(model, opt_state, key, step), (running loss sum, count) from a checkpoint file."""
-    model, opt_state, key, _ = _init_state(cfg)
+    model, opt_state, key, _ = init_state(cfg)
     with open(path, "rb") as fh:
         model, opt_state, kd, step, rs, rn = eqx.tree_deserialise_leaves(
             fh, (model, opt_state, jax.random.key_data(key), np.asarray(0, np.int64), np.asarray(0.0),
@@ -180,7 +191,14 @@ def _dtype(cfg):
 # Module-level jitted functions with the (hashable, frozen) config static: repeated or resumed runs in one
 # process reuse the compiled code.
 @eqx.filter_jit
-def _train_step(model, opt_state, key, x_train, alpha_bar, cfg: UNetConfig):
+def train_step(model, opt_state, key, x_train, alpha_bar, cfg: UNetConfig):
+    """One Adam step on the DDPM ε-prediction loss; returns ``(model, opt_state, key, loss)``.
+
+    A minibatch of ``cfg.batch_size`` rows of ``x_train`` (n, 1, H, W), diffusion steps k ~ U{1..num_steps}
+    and ε ~ N(0, I) are drawn from ``key``; loss = mean ``||ε̂(√ᾱ_k x + √(1−ᾱ_k) ε, k) − ε||² / d`` with
+    ``alpha_bar`` = :func:`rfdiff.unet.model.make_schedule` (num_steps + 1,), in ``cfg.dtype``. Jitted with the
+    (hashable, frozen) ``cfg`` static, so repeated or resumed runs reuse the compiled step.
+    """
     key, kb, kk, ke = jax.random.split(key, 4)
     xb = x_train[jax.random.randint(kb, (cfg.batch_size,), 0, x_train.shape[0])]
     k = jax.random.randint(kk, (cfg.batch_size,), 1, cfg.num_steps + 1)
@@ -328,7 +346,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     alpha_bar = jnp.asarray(make_schedule(cfg.schedule, cfg.num_steps), dtype=jnp.float32)
     x_train = jnp.asarray(data["x_train"])
     state, (running, n_running) = (_load_state(latest, cfg) if (resume and latest.is_file())
-                                   else (_init_state(cfg), (0.0, 0)))
+                                   else (init_state(cfg), (0.0, 0)))
     model, opt_state, key, step = state
     rows: dict[str, list] = {k: [] for k in _PER_CKPT}
     if resume and (out / "metrics.npz").is_file():
@@ -345,7 +363,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     wall0 = rows["wall"][-1] if rows["wall"] else 0.0
     t_seg = time.perf_counter()
     while step < stop:
-        model, opt_state, key, loss = _train_step(model, opt_state, key, x_train, alpha_bar, cfg)
+        model, opt_state, key, loss = train_step(model, opt_state, key, x_train, alpha_bar, cfg)
         step += 1
         running, n_running = running + float(loss), n_running + 1
         bar.update(1)

@@ -92,6 +92,7 @@ def test_timescales_table_on_stdout_equals_library(tmp_path, capsys):
     assert attrs["d"] == 16 and attrs["spec"]["finite"]["d"] == 16
 
 
+@pytest.mark.slow
 def test_phase_diagram_shards_merge_to_single_run(tmp_path):
     spec = _write(tmp_path, '[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\n'
                             '[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.01\n[curves]\ntaus = [1e-3, 1e6, 40]\n')
@@ -110,6 +111,7 @@ def test_phase_diagram_shards_merge_to_single_run(tmp_path):
     assert np.all(full["tau_gen"][-1, :, 0] < full["tau_gen"][-1, :, 1])
 
 
+@pytest.mark.slow
 def test_speciation(tmp_path, capsys):
     spec = _write(tmp_path, '[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\n'
                             'centroid_sq_norms = [1.0, 1.0]\ncentroid_cosines = [[1.0, -1.0], [-1.0, 1.0]]\n'
@@ -128,6 +130,7 @@ def test_speciation(tmp_path, capsys):
     np.testing.assert_array_equal(load_result(tmp_path / "r2" / "speciation.npz")[0]["sim"], arrays["sim"])
 
 
+@pytest.mark.slow
 def test_simulate_rf_and_compare(tmp_path):
     """`rfdiff simulate rf` writes a log and the closed-form theory of the same realisation; `rfdiff compare` reads
     both; an existing checkpoint without --resume is refused; --resume reuses it bit-identically."""
@@ -175,6 +178,7 @@ def _interrupt_after_first_chunk(monkeypatch):
     monkeypatch.setattr(sweep, "_batched", counting)
 
 
+@pytest.mark.slow
 def test_phase_diagram_changed_spec_never_returns_old_numbers_and_resume_is_bit_identical(tmp_path, monkeypatch,
                                                                                           capsys):
     grid = ["--axis", "sigma_ratio=0.8:1.6:3", "--axis", "pi1=0.2:0.8:3", "--chunk-size", "4", "-q"]  # 3 chunks
@@ -207,6 +211,7 @@ def test_phase_diagram_changed_spec_never_returns_old_numbers_and_resume_is_bit_
         np.testing.assert_array_equal(v, fresh_b[k])
 
 
+@pytest.mark.slow
 def test_speciation_changed_spec_into_same_out_gives_fresh_numbers(tmp_path):
     text = ('[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\ncentroid_sq_norms = [{n}, {n}]\n'
             'centroid_cosines = [[1.0, -1.0], [-1.0, 1.0]]\n'

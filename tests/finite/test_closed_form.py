@@ -24,6 +24,7 @@ def setup():
     return prob, mom, pop
 
 
+@pytest.mark.slow
 def test_closed_form_equals_iterated_gd(setup):
     """Acceptance: closed-form per-class train/test curves = iterated full-batch GD, rel. error < 1e-6."""
     prob, mom, pop = setup
@@ -170,6 +171,7 @@ def test_theory_total_train_loss_identity():
         assert abs(lhs - rhs) < 1e-7 * max(1.0, abs(lhs)), (lhs, rhs)
 
 
+@pytest.mark.slow
 def test_theory_identical_classes_equal_single_class():
     one = theory_curves(GaussianMixture.create([1.0], [2.0]), TH_MODEL, np.logspace(-2, 4, 7))
     two = theory_curves(GaussianMixture.create([0.3, 0.7], [2.0, 2.0]), TH_MODEL, np.logspace(-2, 4, 7))
@@ -177,6 +179,7 @@ def test_theory_identical_classes_equal_single_class():
         np.testing.assert_allclose(two[k], np.repeat(one[k], 2, axis=0), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_theory_matches_finite_d_ridge_closed_form():
     """d = 120 (regime A): theory vs the exact finite-d ridge-clock closed form; gaps shrink ~ d^{-1/2}
     (validation report), here bounded by 5% (τ_gen, τ_onset) and 15% (τ_mem, ε^tr(∞))."""
@@ -208,6 +211,7 @@ def test_theory_bad_input():
         theory_curves(GaussianMixture.create([1.0, 0.0], [4.0, 1.0]), TH_MODEL, [1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_theory_agrees_with_spectrum_solver_at_real_z():
     """The dynamics theory (real damped fixed point + Newton, warm-started along μ) and the spectrum solver
     (complex Newton with imaginary-part continuation, each point independent) share the map but not the
@@ -239,6 +243,7 @@ def test_theory_agrees_with_spectrum_solver_at_real_z():
         np.testing.assert_allclose(out["loss_test"][c], loss_test, rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_theory_with_explicit_shifts():
     """An explicit shift population equal to the Sobol nodes reproduces the default; bad shifts are refused."""
     mix = GaussianMixture.create([0.5, 0.5], [1.21, 1.0]).with_strong_centroids([4.0, 4.0])

@@ -106,6 +106,7 @@ def test_realise_shapes_and_errors():
         RFModel(1.0, 2.0, 0.1, "swish2")
 
 
+@pytest.mark.slow
 def test_population_moments_small_d_fallback_matches_series():
     """At small d the Mehler series is refused; the pairwise 2-D quadrature replaces it. Cross-check the two
     routes where both work (d = 60) and check the fallback against sampling where only it works (d = 12)."""

@@ -30,6 +30,7 @@ def test_score_fn_uses_the_model_nearest_in_log_time(prob):
                                    rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_trained_grid_and_generation(prob):
     """Per-time training runs (exact noise) give one readout per time; generation is deterministic in its key and
     lands near the data scale; memorisation of training points themselves is 1, of far-away points 0."""

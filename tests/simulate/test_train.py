@@ -75,6 +75,7 @@ def test_logged_losses_are_unbiased_estimates(setup):
     assert np.all(np.abs(log.eps_test[-1] - (exact_te - 1 + S) / S) < tol_te + 0.05 * np.abs((exact_te - 1 + S) / S))
 
 
+@pytest.mark.slow
 def test_fresh_noise_bias_and_control_variates(setup):
     """Fresh-noise GD (m = 1, η̂ = 0.5/λ_max, 100 steps), mean over 3 seeds, against exact GD (normalised units).
 

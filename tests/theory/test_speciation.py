@@ -201,6 +201,7 @@ def test_crossing_time():
 
 
 # ------------------------------------------------------------------------------------------ simulation
+@pytest.mark.slow
 def test_simulated_speciation_times_match_theory(tmp_path):
     # d = 128, ratio 1 and 10; error bars from the bootstrap (≈ 0.02–0.05 here). Tolerance: 3.5 SE + 0.03
     # for the discretisation (exponential integrator, step ≈ 0.08 near t_S on the 160-step geometric grid).

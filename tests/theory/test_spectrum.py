@@ -104,6 +104,7 @@ def finite_eigs():
     return out
 
 
+@pytest.mark.slow
 def test_finite_d_distance_shrinks(two_class, finite_eigs):
     ks = {d: spectral_distance(ev, two_class) for d, (ev, _) in finite_eigs.items()}
     w1 = {d: spectral_distance(ev, two_class, "w1") for d, (ev, _) in finite_eigs.items()}
@@ -113,6 +114,7 @@ def test_finite_d_distance_shrinks(two_class, finite_eigs):
     assert ks[150] < 1.5 * 0.085 and w1[150] < 1.5 * 0.013
 
 
+@pytest.mark.slow
 def test_stieltjes_at_negative_z_matches_finite_d(finite_eigs):
     ev, _ = finite_eigs[150]
     mu = np.array([0.01, 0.1, 1.0])
@@ -122,6 +124,7 @@ def test_stieltjes_at_negative_z_matches_finite_d(finite_eigs):
     np.testing.assert_allclose(g, emp, rtol=0.5 / np.sqrt(150))
 
 
+@pytest.mark.slow
 def test_edges_match_finite_d(two_class, finite_eigs):
     ev, _ = finite_eigs[150]
     n_atom = int(round(two_class.atom_mass * ev.size))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ from rfdiff.model.mixture import class_counts, proportions_long_tail, proportion
 
 from _fmnist_fixture import idx_bytes, write_tiny_fmnist
 
-SHARED = _fmnist.Path("/work/shared/data/fashion-mnist")
+# The real files, if this machine has them where the library looks ($RFDIFF_FASHION_MNIST, then Debian's
+# directory); a set but wrong $RFDIFF_FASHION_MNIST fails loudly here rather than skipping.
+REAL = find_fashion_mnist() if os.environ.get(_fmnist.ENV_VAR) or _fmnist.DEBIAN_DIR.is_dir() else None
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -144,9 +147,10 @@ def test_predicted_order_rule():
     assert predicted_order(st._replace(proportions=np.array([0.1, 0.9])))[0].tolist() == [8, 7]
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="shared Fashion-MNIST copy not present on this machine")
+@pytest.mark.skipif(REAL is None, reason=f"Fashion-MNIST not installed (set {_fmnist.ENV_VAR} or install "
+                                          "dataset-fashion-mnist)")
 def test_real_fashion_mnist_checksums_and_statistics():
-    x, y = load_fashion_mnist(SHARED, "test")  # checksums verified by default
+    x, y = load_fashion_mnist(REAL, "test")  # checksums verified by default
     assert x.shape == (10000, 28, 28) and np.bincount(y).tolist() == [1000] * 10
     st = class_statistics(x, y, [8, 7, 1])
     # Bag has the highest pixel variance of the three; Sneaker and Trouser are the low-variance pair

@@ -152,6 +152,7 @@ def _assert_same(a, b, skip=("wall",)):
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+@pytest.mark.slow
 def test_pipeline_cli_resume_and_summary(tmp_path, monkeypatch):
     data = write_tiny_fmnist(tmp_path / "data", gz=False)  # uncompressed names carry no published checksum
     monkeypatch.setenv("RFDIFF_FASHION_MNIST", str(data))

@@ -1,0 +1,18 @@
+"""Pytest configuration for the whole repository (``tests/`` and the doctests of ``rfdiff/``).
+
+The tests and the docstring examples run under the same JAX settings: float64 enabled, strict dtype promotion
+and rank promotion as an error (so an implicit upcast or broadcast in the library fails loudly), and four
+virtual CPU devices for the sharding code. XLA_FLAGS must be set before JAX initialises its backend, so it is
+set at import of this file, which pytest loads before any test module.
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
