@@ -216,11 +216,14 @@ def load_result(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"result file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # our own handle, closed whatever happens (np.load leaks it when a truncated archive fails to parse)
+        with open(path, "rb") as fh:
+            f = np.load(fh, allow_pickle=False)
             if not hasattr(f, "files"):
                 raise ResultFileError(f"{path} is a bare array, not an rfdiff result file (.npz)")
-            arrays = {k: f[k] for k in f.files if k != "__attrs__"}
-            attrs = json.loads(str(f["__attrs__"])) if "__attrs__" in f.files else {}
+            with f:
+                arrays = {k: f[k] for k in f.files if k != "__attrs__"}
+                attrs = json.loads(str(f["__attrs__"])) if "__attrs__" in f.files else {}
     except ResultFileError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as err:
