@@ -35,7 +35,18 @@ that the spectrum, the learning curves and the phase diagrams share.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
+
+# XLA:CPU's concurrency-optimised scheduler deadlocks on the vmapped continuation solver for K ≥ 4 (gdb: the
+# main thread in BlockUntilReady, every worker idle in a futex wait; 0 % CPU forever). Measured, K = 8,
+# 16-point chunks: with the scheduler on, 3 of 3 processes hung within their first two calls; with
+# --xla_cpu_enable_concurrency_optimized_scheduler=false, 3 of 3 processes ran 4 calls each (0.6 s per call).
+# The per-compile option (jax.jit(compiler_options=...)) did not prevent it, so the flag goes into
+# XLA_FLAGS, which only takes effect if the XLA backend has not started yet (import rfdiff first).
+if "concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_enable_concurrency_optimized_scheduler=false").strip()
 
 import equinox as eqx
 import jax
@@ -309,10 +320,10 @@ def solve_grid(zf, c: Constants, *, n_levels: int = 40, tol: float = 1e-13, max_
     """:func:`solve_point` at every z of the 1-d array ``zf`` (complex); a :class:`ResolventState` of arrays.
 
     Batches are padded to a power of two (16 … 128) so grids of different sizes share one compiled solver;
-    larger grids run in chunks of 128, and each chunk is *finished* (``block_until_ready``) before the next
-    is dispatched: with all chunks dispatched asynchronously, K ≥ 4 grids of 1000 points were seen to wait
-    forever at 0 % CPU on the 2-core machine (XLA CPU runtime starvation), while blocking per chunk takes
-    seconds.
+    larger grids run in chunks of 128, and each chunk is finished (``block_until_ready``) before the next
+    is dispatched. K ≥ 4 grids used to wait forever at 0 % CPU: an XLA:CPU scheduler deadlock inside one
+    execution (not only the asynchronous dispatch of many chunks), avoided by switching XLA's
+    ``xla_cpu_enable_concurrency_optimized_scheduler`` off at import (see the top of this module).
     """
     zf = jnp.asarray(zf, jnp.complex128).reshape(-1)
     n = zf.shape[0]
@@ -326,11 +337,17 @@ def solve_grid(zf, c: Constants, *, n_levels: int = 40, tol: float = 1e-13, max_
     return jax.tree_util.tree_map(lambda a: a[:n], out)
 
 
-@eqx.filter_jit
-def _solve_jit(zf, c, n_levels, tol, max_iter):
+def _solve_impl(zf, c, tol, n_levels, max_iter):
     eta0 = 10.0 * (scale(c) + jnp.abs(zf.real))
     fn = lambda z, e0: solve_point(z, c, eta0=e0, n_levels=n_levels, tol=tol, max_iter=max_iter)  # noqa: E731
     return jax.vmap(fn)(zf, eta0)
+
+
+_solve_compiled = jax.jit(_solve_impl, static_argnames=("n_levels", "max_iter"))
+
+
+def _solve_jit(zf, c, n_levels, tol, max_iter):
+    return _solve_compiled(zf, c, jnp.asarray(tol, jnp.float64), n_levels=int(n_levels), max_iter=int(max_iter))
 
 
 # --------------------------------------------------------------------------------------- real axis z = −μ
