@@ -21,7 +21,19 @@ Names are resolved on first use (the table below is the whole public face), so `
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING
+
+# XLA:CPU's concurrency-optimised scheduler deadlocks on the vmapped continuation solver for K ≥ 4 (gdb: the
+# main thread in BlockUntilReady, every worker idle in a futex wait; 0 % CPU forever). Measured, K = 8,
+# 16-point chunks: with the scheduler on, 3 of 3 processes hung within their first two calls; with
+# --xla_cpu_enable_concurrency_optimized_scheduler=false, 3 of 3 processes ran 4 calls each (0.6 s per call).
+# The per-compile option (jax.jit(compiler_options=...)) did not prevent it, so the flag goes into
+# XLA_FLAGS, which only takes effect if the XLA backend has not started yet (this package's
+# __init__ runs before any of its modules, so this is as early as a library can set it).
+if "concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_enable_concurrency_optimized_scheduler=false").strip()
 
 __version__ = "0.1.0"
 

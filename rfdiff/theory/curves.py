@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ConvergenceError
 from ..precision import float64
-from .equations import Constants, NeuronPopulation, fixed_point_map, outputs
-from ..model.activations import ge_coefficients
+from .equations import constants, neuron_population, outputs, solve_real
 
 __all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
 
@@ -42,50 +42,11 @@ _NEWTON = 8  # Newton steps after the damped fixed-point warm-up, per μ
 _FP = 25  # damped fixed-point steps per μ (warm-started from the previous, larger μ)
 
 
-def neuron_population(activation: str, variances, gram, t, *, n_quad: int = 256, coef_nodes: int = 128,
-                      shifts=None) -> NeuronPopulation:
-    """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
-
-    Neuron shifts m_i = e^{−t} w̃_i·μ_c are N(0, e^{−2t} M) (M = centroid Gram per d). With strong centroids
-    the coefficients vary on the scale Γ_c ≈ 1 while the shifts spread over √M ≫ 1, which a tensor
-    Gauss–Hermite rule does not resolve; we use ``n_quad`` scrambled-Sobol points mapped through the normal
-    inverse CDF (fixed seed: deterministic; error ~ 1/N). ``n_quad = 1`` puts one node at m = 0 (regime A, M = 0).
-    ``shifts`` (N, K): an explicit set, e.g. the realised shifts of a finite W (then ``n_quad`` is ignored).
-    """
-    K = variances.shape[0]
-    if shifts is None:
-        if n_quad == 1:
-            grid = np.zeros((1, K))
-        else:
-            from scipy.stats import norm, qmc
-
-            u = qmc.Sobol(K, scramble=True, seed=12345).random(n_quad)
-            grid = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
-            grid = grid - grid.mean(0)  # exact zero mean: the shift distribution is symmetric
-        ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
-        root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
-        shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
-    dlt = -jnp.expm1(-2.0 * t)
-    cx2 = jnp.exp(-2.0 * t) * variances
-    co = ge_coefficients(activation, shifts, cx2[None, :], dlt, n_nodes=coef_nodes)
-    n = shifts.shape[0]
-    return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
-
-
-def _constants(theta, pop, proportions, variances, psi_p, psi_n, t) -> Constants:
-    """Constants of the shared map (``rfdiff._resolvent``) for weights θ = (ω, e); isotropic classes."""
-    K = variances.shape[0]
-    omega, e = theta[:K], theta[K:]
-    return Constants(psi_p=psi_p, psi_n=psi_n, delta_t=-jnp.expm1(-2.0 * t), c2=jnp.exp(-2.0 * t) * variances,
-                     levels=jnp.ones((K, 1)), level_weights=jnp.ones(1), omega=omega, e=e,
-                     ratio=omega / proportions, pop=pop)
-
-
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
                        n_quad: int = 256, coef_nodes: int = 128, shifts=None):
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
-    The equations are those of the spectrum solver (``rfdiff._resolvent.fixed_point_map``, one covariance
+    The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
     level) evaluated at the real point z = −μ, where they are real: a damped fixed-point warm-up from the
     previous (larger) μ, then Newton. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
     (K, T), ``eps_train_inf``, ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ),
@@ -99,27 +60,14 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     theta0 = jnp.concatenate([f, jnp.zeros(K)])
     mus = jnp.concatenate([1.0 / jnp.asarray(taus), jnp.zeros(1)])  # decreasing μ, then μ = 0 (τ = ∞)
 
-    def fmap(y, th, mu):
-        return fixed_point_map(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))
+    def consts_of(th):
+        return constants(pop, f, variances, psi_p, psi_n, t, omega=th[:K], e=th[K:])
 
     def r_of(y, th, mu):
-        return outputs(y, -mu, _constants(th, pop, f, variances, psi_p, psi_n, t))[3]  # R (K, K)
+        return outputs(y, -mu, consts_of(th))[3]  # R (K, K)
 
     def solve(x, mu):
-        F = lambda y: fmap(y, theta0, mu)  # noqa: E731
-        x = jax.lax.fori_loop(0, _FP, lambda _, y: 0.5 * y + 0.5 * F(y), x)
-
-        def newton(_, y):
-            r = F(y) - y
-            J = jax.jacfwd(F)(y) - jnp.eye(y.shape[0])
-            return y - jnp.linalg.solve(J, r)
-
-        x = jax.lax.fori_loop(0, _NEWTON, newton, x)
-        res = jnp.max(jnp.abs(F(x) - x)) / (jnp.max(jnp.abs(x)) + 1e-300)
-        # implicit-function derivative dx/dθ = (I − ∂F/∂x)⁻¹ ∂F/∂θ for the 2K weight directions
-        Jx = jax.jacfwd(F)(x)
-        Jt = jax.jacfwd(lambda th: fmap(x, th, mu))(theta0)
-        dx = jnp.linalg.solve(jnp.eye(x.shape[0]) - Jx, Jt)  # (n_x, 2K)
+        x, res, dx = solve_real(x, mu, consts_of, theta0, n_fp=_FP, n_newton=_NEWTON)
         R = r_of(x, theta0, mu)
         q1 = dlt * R @ f  # (K,)
 
@@ -147,8 +95,9 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
                   shifts=None):
     """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
 
-    ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises ``ValueError``
-    with the residual if the fixed point did not converge to ``tol``. ``shifts`` (N, K): use this explicit
+    ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises
+    :class:`rfdiff.errors.ConvergenceError` (residual and τ range) if the fixed point did not converge to
+    ``tol``; ``ValueError`` for bad input. ``shifts`` (N, K): use this explicit
     neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
     must be isotropic (one covariance level). See :func:`theory_curves_core`.
     """
@@ -175,7 +124,9 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
                     activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
     res = float(out["residual"])
     if not np.isfinite(res) or res > tol:
-        raise ValueError(f"theory fixed point did not converge: relative residual {res:.3g} > tol {tol:.1g}")
+        raise ConvergenceError(f"theory fixed point did not converge (tol {tol:.1g})", residual=res,
+                               point={"tau_min": float(taus[0]), "tau_max": float(taus[-1]),
+                                      "n_quad": int(n_quad)})
     return {k: np.asarray(v) for k, v in out.items()}
 
 

@@ -20,23 +20,41 @@ Newton's method uses the complex Jacobian. The physical branch (Im g > 0 for Im 
 continuation in the imaginary part: start at ``z + iη₀`` with η₀ far above the spectrum (where ``T`` is a
 contraction and the fixed point is ≈ the free one), then lower η geometrically to ``Im z``, Newton-solving
 at every level from the previous level's solution. Each spectral point is solved independently (no warm
-start across λ, which is what jumps onto spurious real branches), so a grid is one ``vmap``.
+start across λ, which is what jumps onto spurious real branches), so a grid is one ``vmap``
+(:func:`solve_grid`, chunked, each chunk finished before the next is dispatched).
+
+On the real axis below the spectrum (z = −μ, μ > 0) everything is real: :func:`solve_real` runs a damped
+fixed-point warm-up and Newton, and returns the implicit-function derivative dx/dθ of the solution in the
+weights θ = (ω, e) (the learning curves, ``theory_notes/04_dynamics.md`` §3, need it).
+
+This module also holds the ONE neuron-population builder (:func:`neuron_population`, scrambled-Sobol
+quasi-Monte-Carlo over the shifts, or explicit shifts) and the ONE constants builder (:func:`constants`)
+that the spectrum, the learning curves and the phase diagrams share.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+
+# (XLA:CPU scheduler flag against a K ≥ 4 deadlock: set in rfdiff/__init__.py, before JAX can start)
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-__all__ = ["NeuronPopulation", "ResolventState", "solve_point", "fixed_point_map"]
+from ..model.activations import ge_coefficients
+
+__all__ = ["NeuronPopulation", "Constants", "ResolventState", "sobol_normal", "neuron_population", "constants",
+           "fixed_point_map", "solve_point", "solve_grid", "solve_real"]
 
 
 class NeuronPopulation(eqx.Module):
     """Per-neuron Gaussian-equivalence coefficients at quadrature nodes: arrays (Q, K), weights (Q,).
 
-    Built by :func:`rfdiff.spectrum.neuron_population`. ``weights`` sum to 1; a single node is regime A
+    Built by :func:`neuron_population`. ``weights`` sum to 1; a single node is regime A
     (neuron-independent coefficients).
     """
 
@@ -60,6 +78,93 @@ class Constants(eqx.Module):
     e: jax.Array  # (K,)
     ratio: jax.Array  # (K,) ω_c / f_c (0 where f_c = 0)
     pop: NeuronPopulation
+
+
+@functools.lru_cache(maxsize=32)
+def _sobol_normal_cached(n: int, k: int) -> np.ndarray:
+    from scipy.stats import norm, qmc
+
+    with warnings.catch_warnings():  # non-power-of-2 n loses the balance property; still a fine QMC set
+        warnings.simplefilter("ignore", UserWarning)
+        u = qmc.Sobol(k, scramble=True, seed=12345).random(n)
+    grid = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+    grid = grid - grid.mean(0)  # exact zero mean: the shift distribution is symmetric
+    grid.setflags(write=False)
+    return grid
+
+
+def sobol_normal(n: int, k: int) -> np.ndarray:
+    """``n`` quasi-random N(0, I_k) points (n, k): scrambled Sobol (fixed seed 12345) through the normal
+    inverse CDF, recentred to exact zero mean. Deterministic; integration error ~ 1/n for smooth integrands.
+
+    >>> sobol_normal(256, 2).shape
+    (256, 2)
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"n_quad must be a positive integer, got {n!r}")
+    if n == 1:
+        return np.zeros((1, k))
+    return _sobol_normal_cached(int(n), int(k))
+
+
+def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef_nodes: int | None = None,
+                      shifts=None) -> NeuronPopulation:
+    """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
+
+    Neuron shifts ``m_ic = e^{−t} w̃_i·μ_c`` are ``N(0, e^{−2t} M)`` (``gram`` = M, (K, K), the centroid Gram
+    per d). With strong centroids the coefficients vary on the scale Γ_c ≈ 1 while the shifts spread over
+    √M, which a tensor Gauss–Hermite rule under-resolves (E a² 2.5 % low at ||μ||²/d = 4, ~50 % low at 16,
+    ``theory_notes/03_spectrum.md`` §4); we use ``n_quad`` scrambled-Sobol nodes (:func:`sobol_normal`)
+    mapped by a square root of M. ``n_quad = 1`` is one node at m = 0 (regime A). ``shifts`` (N, K): an
+    explicit set (e.g. the realised shifts of a finite W; ``n_quad`` is then ignored).
+
+    ``variances`` (K,) are the per-class data variances Tr Cov_c/d (``mixture.class_variance``); ``t`` the
+    diffusion time; ``coef_nodes`` the trapezoid order of each coefficient integral (default 128 up to 64
+    nodes, else 96: ~1e-10 relative up to Γ ≈ 3, see :mod:`rfdiff.model.activations`). Jittable
+    (``n_quad``, ``coef_nodes`` static); the caller runs it under float64.
+
+    >>> pop = neuron_population("tanh", jnp.array([1.0, 4.0]), 4.0 * jnp.eye(2), 0.01, n_quad=64)  # doctest: +SKIP
+    >>> pop.a.shape                                                                                 # doctest: +SKIP
+    (64, 2)
+    """
+    variances = jnp.asarray(variances, jnp.float64)
+    k = variances.shape[0]
+    t = jnp.asarray(t, jnp.float64)
+    if shifts is None:
+        grid = sobol_normal(n_quad, k)
+        gram = jnp.asarray(gram, jnp.float64)
+        ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
+        root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
+        shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
+    else:
+        shifts = jnp.asarray(shifts, jnp.float64)
+    n = shifts.shape[0]
+    if coef_nodes is None:
+        coef_nodes = 128 if n <= 64 else 96
+    co = ge_coefficients(activation, shifts, (jnp.exp(-2.0 * t) * variances)[None, :], -jnp.expm1(-2.0 * t),
+                         n_nodes=coef_nodes)
+    return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
+
+
+def constants(pop: NeuronPopulation, proportions, variances, psi_p, psi_n, t, *, levels=None,
+              level_weights=None, omega=None, e=None) -> Constants:
+    """The :class:`Constants` of the map for ``U(ω, e) = Σ_c ω_c U_c^tr + Σ_c e_c U_c^pop``.
+
+    ``proportions`` f (K,), ``variances`` σ_c² (K,) (the level-free scale; ``levels`` (K, L) and
+    ``level_weights`` (L,) default to one level 1, isotropic classes), ``ω`` defaults to f and ``e`` to 0
+    (the physical U). ``r_c = ω_c/f_c`` is 0 for an empty class. Jittable.
+    """
+    f = jnp.asarray(proportions, jnp.float64)
+    k = f.shape[0]
+    omega = f if omega is None else jnp.asarray(omega, jnp.float64)
+    e = jnp.zeros_like(f) if e is None else jnp.asarray(e, jnp.float64)
+    levels = jnp.ones((k, 1)) if levels is None else jnp.asarray(levels, jnp.float64)
+    level_weights = jnp.ones(1) if level_weights is None else jnp.asarray(level_weights, jnp.float64)
+    t = jnp.asarray(t, jnp.float64)
+    ratio = jnp.where(f > 0, omega / jnp.where(f > 0, f, 1.0), 0.0)
+    return Constants(psi_p=jnp.asarray(psi_p, jnp.float64), psi_n=jnp.asarray(psi_n, jnp.float64),
+                     delta_t=-jnp.expm1(-2.0 * t), c2=jnp.exp(-2.0 * t) * jnp.asarray(variances, jnp.float64),
+                     levels=levels, level_weights=level_weights, omega=omega, e=e, ratio=ratio, pop=pop)
 
 
 class ResolventState(eqx.Module):
@@ -189,3 +294,79 @@ def node_denominators(state: ResolventState, c: Constants):
     """D_i at every population node for a solved state (used by the outlier equations)."""
     x = jnp.concatenate([state.delta, state.xi.reshape(-1)])
     return _pieces(x, state.z, c)[5]
+
+
+# --------------------------------------------------------------------------------------- grids of complex z
+def scale(c: Constants):
+    """A scale above the top of the bulk spectrum: (ψ_p + 1) E_i Σ_c (ω_c+e_c)(a²(Δ + c2) + v² + s²) + 1."""
+    pop = c.pop
+    tot = pop.a**2 * (c.delta_t + c.c2 * (c.levels @ c.level_weights))[None, :] + pop.v2 + pop.s2
+    return (c.psi_p + 1.0) * (pop.weights @ (tot @ (c.omega + c.e))) + 1.0
+
+
+_CHUNK = 128
+
+
+def solve_grid(zf, c: Constants, *, n_levels: int = 40, tol: float = 1e-13, max_iter: int = 40):
+    """:func:`solve_point` at every z of the 1-d array ``zf`` (complex); a :class:`ResolventState` of arrays.
+
+    Batches are padded to a power of two (16 … 128) so grids of different sizes share one compiled solver;
+    larger grids run in chunks of 128, and each chunk is finished (``block_until_ready``) before the next
+    is dispatched. K ≥ 4 grids used to wait forever at 0 % CPU: an XLA:CPU scheduler deadlock inside one
+    execution (not only the asynchronous dispatch of many chunks), avoided by switching XLA's
+    ``xla_cpu_enable_concurrency_optimized_scheduler`` off at import (see the top of this module).
+    """
+    zf = jnp.asarray(zf, jnp.complex128).reshape(-1)
+    n = zf.shape[0]
+    m = min(_CHUNK, max(16, 1 << max(n - 1, 0).bit_length()))
+    total = -(-n // m) * m
+    zp = jnp.concatenate([zf, jnp.full((total - n,), 1j, zf.dtype)])
+    parts = []
+    for i in range(0, total, m):
+        parts.append(jax.block_until_ready(_solve_jit(zp[i:i + m], c, n_levels, tol, max_iter)))
+    out = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a, 0), *parts) if len(parts) > 1 else parts[0]
+    return jax.tree_util.tree_map(lambda a: a[:n], out)
+
+
+def _solve_impl(zf, c, tol, n_levels, max_iter):
+    eta0 = 10.0 * (scale(c) + jnp.abs(zf.real))
+    fn = lambda z, e0: solve_point(z, c, eta0=e0, n_levels=n_levels, tol=tol, max_iter=max_iter)  # noqa: E731
+    return jax.vmap(fn)(zf, eta0)
+
+
+_solve_compiled = jax.jit(_solve_impl, static_argnames=("n_levels", "max_iter"))
+
+
+def _solve_jit(zf, c, n_levels, tol, max_iter):
+    return _solve_compiled(zf, c, jnp.asarray(tol, jnp.float64), n_levels=int(n_levels), max_iter=int(max_iter))
+
+
+# --------------------------------------------------------------------------------------- real axis z = −μ
+def solve_real(x0, mu, consts_of, theta, *, n_fp: int = 25, n_newton: int = 8):
+    """Real solution at z = −μ < 0 and its implicit-function derivative in the weights θ (jittable).
+
+    ``consts_of(θ)`` builds the :class:`Constants` at weights θ (e.g. θ = (ω, e), 2K entries); ``x0`` the
+    start (the previous, larger μ's solution when scanning down in μ). ``n_fp`` damped fixed-point steps
+    (x ← (x + T(x))/2), then ``n_newton`` Newton steps on x − T(x). The derivative
+    dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations (``theory_notes/04_dynamics.md`` §3).
+
+    Returns ``(x, residual, dx_dtheta)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ).
+    """
+    z = -jnp.asarray(mu, jnp.float64)
+
+    def fmap(y, th):
+        return fixed_point_map(y, z, consts_of(th))
+
+    F = lambda y: fmap(y, theta)  # noqa: E731
+    x = lax.fori_loop(0, n_fp, lambda _, y: 0.5 * y + 0.5 * F(y), x0)
+
+    def newton(_, y):
+        jac = jax.jacfwd(F)(y) - jnp.eye(y.shape[0], dtype=y.dtype)
+        return y - jnp.linalg.solve(jac, F(y) - y)
+
+    x = lax.fori_loop(0, n_newton, newton, x)
+    res = jnp.max(jnp.abs(F(x) - x)) / (jnp.max(jnp.abs(x)) + 1e-300)
+    jx = jax.jacfwd(F)(x)
+    jt = jax.jacfwd(lambda th: fmap(x, th))(theta)
+    dx = jnp.linalg.solve(jnp.eye(x.shape[0], dtype=x.dtype) - jx, jt)
+    return x, res, dx

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..precision import float64
 from .curves import theory_curves_core
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
@@ -68,20 +69,27 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
-    Run it with float64 enabled (``jax.enable_x64(True)``; the CLI, figures and benchmark do): it is traced
-    inside the caller's jit/vmap, so it cannot switch precision itself.
+    Float64 whatever the caller's setting when called directly: the τ grid is kept as a NumPy float64
+    array here and converted inside ``fn``, which runs under :func:`rfdiff.precision.float64`, so a caller
+    with x64 off gets the float64 result (tests/theory/test_phase.py checks 1e-12). Inside a caller's
+    ``jit``/``vmap`` (``rfdiff.sweep``) the caller must enable x64 around the jit: JAX cannot switch it
+    inside a trace (it fails to lower), and inputs traced as float32 could not be recovered anyway.
     ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
     ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
     """
-    taus = jnp.asarray(default_taus() if taus is None else taus, jnp.float64)
+    taus = np.asarray(default_taus() if taus is None else taus, dtype=np.float64)
+    if taus.ndim != 1 or taus.size < 2 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
+        raise ValueError("taus must be a 1-d increasing array of at least 2 positive times")
     if n_quad is None:
-        n_quad = 1 if float(jnp.max(jnp.abs(jnp.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
+        n_quad = 1 if float(np.max(np.abs(np.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
 
+    @float64
     def fn(params):
         props, var, gram, psi_p, psi_n, t = point_arrays(base_mixture, base_model, params)
-        out = theory_curves_core(props, var, gram, psi_p, psi_n, t, taus, activation=base_model.activation,
+        tg = jnp.asarray(taus, jnp.float64)
+        out = theory_curves_core(props, var, gram, psi_p, psi_n, t, tg, activation=base_model.activation,
                                  n_quad=n_quad, coef_nodes=coef_nodes)
-        ts = curve_timescales(taus, out["eps_test"], out["eps_train"], out["eps_train_inf"])
+        ts = curve_timescales(tg, out["eps_test"], out["eps_train"], out["eps_train_inf"])
         return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "tau_onset": ts.tau_onset,
                 "eps_test_min": ts.eps_test_min, "eps_train_inf": ts.eps_train_inf, "residual": out["residual"]}
 

@@ -1,0 +1,157 @@
+"""Asymptotic (ridge-time) learning curves: identities of the equations, reductions, the spectrum solver at
+real z, finite-d closed forms, explicit shift populations, the convergence error.
+
+Moved from tests/finite/test_closed_form.py (the theory tests), plus the shared population builder's
+accuracy against realised shifts (tests/theory/test_spectrum.py holds the spectrum side).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rfdiff import GaussianMixture, RFModel
+from rfdiff.errors import ConvergenceError
+from rfdiff.finite.closed_form import closed_form, finite_curves
+from rfdiff.finite.features import population_moments, realise, train_moments
+from rfdiff.theory.curves import theory_curves
+from rfdiff.theory.timescales import curve_timescales
+
+TH_MODEL = RFModel(2.0, 1.0, 0.01, "tanh")
+
+
+def test_theory_total_train_loss_identity():
+    """Σ_c π_c L_c^tr = 1 − Q1 + μ dQ1/dμ (Tr VᵀRURV = Tr VᵀRV − μ Tr VᵀR²V): checks the implicit-function
+    ε-derivatives against a finite difference in μ of the equal-point signal Q1 = Δ πᵀRπ."""
+    mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0]).with_strong_centroids([1.0, 0.5])
+    pi = np.asarray(mix.proportions)
+    for tau in (0.3, 30.0):
+        h = 1e-4
+        taus = np.array([tau / (1 + h), tau, tau / (1 - h)])  # μ = (1 ± h)/τ around μ0 = 1/τ
+        out = theory_curves(mix, TH_MODEL, np.sort(taus), n_quad=64)
+        q1 = pi @ out["signal"]  # increasing τ ⇒ decreasing μ: columns μ0(1+h), μ0, μ0(1−h)
+        mu0 = 1 / tau
+        dq1 = (q1[0] - q1[2]) / (2 * h * mu0)
+        lhs = pi @ out["loss_train"][:, 1]
+        rhs = 1 - q1[1] + mu0 * dq1
+        assert abs(lhs - rhs) < 1e-7 * max(1.0, abs(lhs)), (lhs, rhs)
+
+
+@pytest.mark.slow
+def test_theory_identical_classes_equal_single_class():
+    one = theory_curves(GaussianMixture.create([1.0], [2.0]), TH_MODEL, np.logspace(-2, 4, 7))
+    two = theory_curves(GaussianMixture.create([0.3, 0.7], [2.0, 2.0]), TH_MODEL, np.logspace(-2, 4, 7))
+    for k in ("eps_train", "eps_test"):
+        np.testing.assert_allclose(two[k], np.repeat(one[k], 2, axis=0), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_theory_matches_finite_d_ridge_closed_form():
+    """d = 120 (regime A): theory vs the exact finite-d ridge-clock closed form; gaps shrink ~ d^{-1/2}
+    (validation report), here bounded by 5% (τ_gen, τ_onset) and 15% (τ_mem, ε^tr(∞))."""
+    mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    taus = np.logspace(-3, 6, 120)
+    th = theory_curves(mix, TH_MODEL, taus)
+    prob = realise(jax.random.key(0), mix, TH_MODEL, d=120)
+    mom = train_moments(prob)
+    pop = population_moments(prob)
+    fc = finite_curves(prob, mom, pop)
+    inf = np.asarray(fc.asymptote()["eps_train"][:, 0])
+    cur = fc(taus, kind="ridge")
+    tf = curve_timescales(taus, cur["eps_test"], cur["eps_train"], inf)
+    tt = curve_timescales(taus, th["eps_test"], th["eps_train"], th["eps_train_inf"])
+    np.testing.assert_allclose(np.asarray(tt.tau_gen), np.asarray(tf.tau_gen), rtol=0.05)
+    np.testing.assert_allclose(np.asarray(tt.tau_onset), np.asarray(tf.tau_onset), rtol=0.05)
+    np.testing.assert_allclose(np.asarray(tt.tau_mem), np.asarray(tf.tau_mem), rtol=0.15)
+    np.testing.assert_allclose(th["eps_train_inf"], inf, rtol=0.15)
+    # the hierarchy: the high-variance class 0 generalises and memorises first, in both
+    assert tt.tau_gen[0] < tt.tau_gen[1] and tf.tau_gen[0] < tf.tau_gen[1]
+    assert tt.tau_mem[0] < tt.tau_mem[1] and tf.tau_mem[0] < tf.tau_mem[1]
+
+
+def test_theory_bad_input():
+    mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    with pytest.raises(ValueError, match="taus"):
+        theory_curves(mix, TH_MODEL, [1.0, 0.5])
+    with pytest.raises(ValueError, match="proportion"):
+        theory_curves(GaussianMixture.create([1.0, 0.0], [4.0, 1.0]), TH_MODEL, [1.0, 2.0])
+
+
+@pytest.mark.slow
+def test_theory_agrees_with_spectrum_solver_at_real_z():
+    """The dynamics theory (real damped fixed point + Newton, warm-started along μ) and the spectrum solver
+    (complex Newton with imaginary-part continuation, each point independent) share the map but not the
+    solver. At z = −1/τ: the signal Q1 = Δ Σ π R and the test-loss derivative Q2 = −∂_e [Δ πᵀR(U + e U_c^pop)π]
+    (implicit function theorem vs a central finite difference in the weights) agree."""
+    from rfdiff.theory.equations import neuron_population as theory_population
+    from rfdiff.theory.spectrum import resolvent
+
+    mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0]).with_strong_centroids([1.0, 0.5])
+    taus = np.array([0.5, 5.0, 50.0])
+    out = theory_curves(mix, TH_MODEL, taus, n_quad=64)
+    with jax.enable_x64(True):
+        pop = theory_population("tanh", jnp.asarray(mix.class_variance), jnp.asarray(mix.centroid_gram),
+                                jnp.float64(TH_MODEL.t), n_quad=64)
+    pi = np.asarray(mix.proportions)
+    dlt = -np.expm1(-2 * TH_MODEL.t)
+    st = resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop)
+    assert float(np.max(np.asarray(st.residual))) < 1e-10
+    signal = dlt * np.einsum("tcd,d->ct", np.real(np.asarray(st.R)), pi)
+    np.testing.assert_allclose(out["signal"], signal, rtol=1e-9)
+    h = 1e-5
+    for c in range(2):
+        e = np.zeros(2)
+        e[c] = h
+        rp = np.real(np.asarray(resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop, weights=(pi, e)).R))
+        rm = np.real(np.asarray(resolvent(-1.0 / taus, mix, TH_MODEL, quad=pop, weights=(pi, -e)).R))
+        q2 = -dlt * np.einsum("c,tcd,d->t", pi, rp - rm, pi) / (2 * h)
+        loss_test = 1 + q2 - 2 * signal[c]
+        np.testing.assert_allclose(out["loss_test"][c], loss_test, rtol=1e-7)
+
+
+@pytest.mark.slow
+def test_theory_with_explicit_shifts():
+    """An explicit shift population equal to the Sobol nodes reproduces the default; bad shifts are refused."""
+    mix = GaussianMixture.create([0.5, 0.5], [1.21, 1.0]).with_strong_centroids([4.0, 4.0])
+    taus = np.logspace(-1, 3, 5)
+    ref = theory_curves(mix, TH_MODEL, taus, n_quad=128)
+    from rfdiff.theory.equations import sobol_normal
+
+    grid = sobol_normal(128, 2)
+    ev, vec = np.linalg.eigh(np.asarray(mix.centroid_gram))
+    shifts = np.exp(-TH_MODEL.t) * grid @ (vec * np.sqrt(np.clip(ev, 0, None))).T
+    got = theory_curves(mix, TH_MODEL, taus, shifts=shifts)
+    np.testing.assert_allclose(got["eps_train"], ref["eps_train"], rtol=1e-10)
+    with pytest.raises(ValueError, match="shifts"):
+        theory_curves(mix, TH_MODEL, taus, shifts=np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="isotropic"):
+        theory_curves(GaussianMixture.create([1.0], [1.0], levels=[[1.0, 2.0]], level_weights=[0.5, 0.5]),
+                      TH_MODEL, taus)
+
+
+def test_asymptote_keeps_small_but_genuine_eigenvalues():
+    """Strong centroids give eigenvalues of U down to ~1e-13 λ_max that still carry weight of V (notes 04 §6).
+    The τ → ∞ limit must keep them: it equals the flow curve at a τ with τ λ_min ≫ 1 (and a cut-off at
+    1e-10 λ_max, the old default, visibly does not)."""
+    rng = np.random.default_rng(3)
+    p, d = 40, 30
+    Q, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    lam = np.logspace(3, -9, p)  # λ_min / λ_max = 1e-12
+    U = (Q * lam) @ Q.T
+    U = 0.5 * (U + U.T)
+    V = rng.normal(size=(p, d)) * 0.1
+    cf = closed_form(U, V, U[None], V[None], delta=0.3, d=d)
+    far = np.asarray(cf(np.array([1e14])))[0, 0]
+    np.testing.assert_allclose(float(np.asarray(cf.asymptote())[0]), far, rtol=1e-6)
+    assert abs(float(np.asarray(cf.asymptote(1e-10))[0]) - far) > 1e-3 * abs(far)
+
+
+def test_theory_nonconvergence_raises_convergence_error():
+    """Non-convergence is a ConvergenceError (a RuntimeError) carrying the residual and the τ range; bad
+    input stays a ValueError."""
+    mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    with pytest.raises(ConvergenceError, match="residual") as err:
+        theory_curves(mix, TH_MODEL, [1.0, 10.0], tol=1e-300)
+    assert isinstance(err.value, RuntimeError) and not isinstance(err.value, ValueError)
+    assert 0 < err.value.residual < 1e-6  # converged to rounding, but not to 1e-300
+    assert err.value.point["tau_min"] == 1.0 and err.value.point["tau_max"] == 10.0

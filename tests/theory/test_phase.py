@@ -1,0 +1,65 @@
+"""Phase-diagram times: timescale_fn against theory_curves + curve_timescales at single points, the point
+parametrisation, and float64 whatever the caller's x64 setting."""
+
+import jax
+import numpy as np
+import pytest
+
+from rfdiff import GaussianMixture, RFModel
+from rfdiff.theory.curves import theory_curves
+from rfdiff.theory.phase import default_taus, point_arrays, timescale_fn
+from rfdiff.theory.timescales import curve_timescales
+
+BASE = GaussianMixture.create([0.5, 0.5], [1.0, 1.0])
+MODEL = RFModel(4.0, 2.0, 0.01, "tanh")
+TAUS = default_taus(32)
+
+
+@pytest.mark.parametrize("params", [{"sigma_ratio": 2.0, "pi1": 0.5}, {"sigma_ratio": 0.7, "pi1": 0.8,
+                                                                        "psi_n": 3.0}])
+def test_timescale_fn_equals_curves_then_timescales(params):
+    """The jittable point function = building the point's mixture/model by hand, theory_curves, then
+    curve_timescales (same equations, same grid: agreement to rounding, 1e-10)."""
+    fn = timescale_fn(BASE, MODEL, taus=TAUS, coef_nodes=128)
+    got = fn(params)
+    r, pi1 = params["sigma_ratio"], params["pi1"]
+    mix = GaussianMixture.create([pi1, 1 - pi1], [r**2, 1.0])
+    model = RFModel(MODEL.psi_p, params.get("psi_n", MODEL.psi_n), MODEL.t, "tanh")
+    out = theory_curves(mix, model, TAUS, coef_nodes=128)
+    ts = curve_timescales(TAUS, out["eps_test"], out["eps_train"], out["eps_train_inf"])
+    for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf"):
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(getattr(ts, k)), rtol=1e-10, err_msg=k)
+    assert float(got["residual"]) < 1e-8
+
+
+def test_point_arrays_parametrisation_and_validation():
+    mix = GaussianMixture.create([0.2, 0.3, 0.5], [1.0, 2.0, 4.0])
+    with jax.enable_x64(True):
+        props, var, gram, psi_p, psi_n, t = point_arrays(mix, MODEL, {"sigma_ratio": 3.0, "pi1": 0.6,
+                                                                      "separation": 2.0, "t": 0.1})
+    np.testing.assert_allclose(np.asarray(var), [9 * 2.0, 2.0, 4.0])  # σ_0² = r² σ_1²
+    np.testing.assert_allclose(np.asarray(props), [0.6, 0.4 * 0.375, 0.4 * 0.625])  # rest keeps its ratios
+    np.testing.assert_allclose(np.asarray(gram), 2.0 * np.eye(3))
+    assert (float(psi_p), float(psi_n), float(t)) == (4.0, 2.0, 0.1)
+    with pytest.raises(ValueError, match="unknown phase-diagram parameter"):
+        point_arrays(mix, MODEL, {"sigma": 2.0})
+    with pytest.raises(ValueError, match="sigma_ratio needs at least two classes"):
+        point_arrays(GaussianMixture.create([1.0], [1.0]), MODEL, {"sigma_ratio": 2.0})
+    with pytest.raises(ValueError, match="taus"):
+        timescale_fn(BASE, MODEL, taus=[1.0, 0.5])
+
+
+def test_timescale_fn_is_float64_with_x64_off():
+    """Built and called with x64 off (conftest turns it on globally), the result equals the x64 result to
+    1e-12: the τ grid and the solve never drop to float32 (the old fn built its τ grid as float32 here).
+    Under a caller's jit the caller must enable x64 itself: JAX cannot switch it inside a trace."""
+    params = {"sigma_ratio": 2.0, "pi1": 0.25}  # exact in float32 too: the jit sees float32 inputs
+    with jax.enable_x64(True):
+        ref = timescale_fn(BASE, MODEL, coef_nodes=64)(params)
+    with jax.enable_x64(False):
+        fn = timescale_fn(BASE, MODEL, coef_nodes=64)
+        eager = fn(params)
+    for got in (eager,):
+        for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min"):
+            assert np.asarray(got[k]).dtype == np.float64, k
+            np.testing.assert_allclose(np.asarray(got[k]), np.asarray(ref[k]), rtol=1e-12, err_msg=k)
