@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it (dynamic version); CITATION.cff repeats it (tested)
 
 # public name -> (module, attribute); explicit, like equinox's re-exports, but resolved lazily
 _EXPORTS: dict[str, tuple[str, str]] = {
