@@ -5,7 +5,8 @@ Conventions (the same for every subcommand):
 * ``SPEC`` is a TOML spec file (schema: ``rfdiff schema``); command-line overrides (``--d``, ``--seed``,
   ``--axis``, ...) are written into the spec *before* it is validated, so they pass the same checks.
 * ``--out DIR`` is always a directory (default ``runs/<spec name>/<command>``); results are labelled ``.npz``
-  files carrying the resolved spec, the command line and the rfdiff version.
+  files carrying the resolved spec, the command line and the rfdiff version. The one exception is
+  ``rfdiff merge DIR --out FILE``: its input is the directory, so ``--out`` names the merged file.
 * Data go to stdout and files; diagnostics (progress, "wrote ...") to stderr through :mod:`logging`
   (``-q`` warnings only, ``-v`` debug and tracebacks). Progress bars only on a terminal and without ``-q``.
 * Exit status: 0 success; 2 a usage or spec error (bad option, unknown key, out-of-range value, missing file);
