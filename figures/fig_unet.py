@@ -56,7 +56,7 @@ def plot_runs(run_dirs: dict[str, Path], path: Path, time_index: int = 0) -> Pat
         if row == 0:
             ax1.legend(fontsize=7)
             ax0.set_title("normalised error (solid train, dashed test)", fontsize=9)
-            ax1.set_title("d₁/d₂ < 1/3 (95 % bootstrap CI)", fontsize=9)
+            ax1.set_title("d₁/d₂ < 1/3 (95 % Clopper–Pearson CI)", fontsize=9)
             ax2.set_title("per-class CFD (dotted: real-image floor)", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("Adam step")

@@ -35,7 +35,7 @@ if "concurrency_optimized_scheduler" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                " --xla_cpu_enable_concurrency_optimized_scheduler=false").strip()
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source: pyproject.toml reads it (dynamic version); CITATION.cff repeats it (tested)
 
 # public name -> (module, attribute); explicit, like equinox's re-exports, but resolved lazily
 _EXPORTS: dict[str, tuple[str, str]] = {

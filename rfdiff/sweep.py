@@ -83,7 +83,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     * ``path``: result file (.npz). With ``num_shards == 1`` the arrays have shape (*axis sizes, *trailing);
       with shards they are flat over the shard's points (dim ``"point"``) and :func:`merge_shards` rebuilds the
       grid. A ``<path>.partial.npz`` checkpoint is written after every chunk and removed at the end.
-    * ``devices``: defaults to ``jax.devices()``; the chunk is sharded over all of them.
+    * ``devices``: defaults to ``jax.local_devices()`` (this process's devices, so independent job-array tasks
+      never wait on each other); the chunk is sharded over all of them.
     * ``max_chunks``: evaluate at most this many chunks in this call (time-boxed jobs); if the slice is then
       unfinished, only the checkpoint is written and ``None`` is returned — call again to resume.
     * ``key``: the content that determines ``fn``'s output besides the grid (``fn`` itself cannot be hashed).
@@ -107,7 +108,9 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     flat = np.stack([g.ravel() for g in np.meshgrid(*axes.values(), indexing="ij")], -1)[start:stop]
     npts = stop - start
 
-    devices = list(jax.devices() if devices is None else devices)
+    # local devices: each job-array task (one per node, or one per GPU) shards over what it can address itself;
+    # jax.devices() would include other processes' devices under jax.distributed
+    devices = list(jax.local_devices() if devices is None else devices)
     mesh = Mesh(np.array(devices), ("grid",))
     sharding = NamedSharding(mesh, PartitionSpec("grid"))
     ndev = len(devices)

@@ -8,6 +8,8 @@ are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, ha
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from ..io import save_result
 from ..spec import SpecError
 from ._common import load, out_dir, parse_grid, progress, provenance, require, wrote
 
-__all__ = ["curves", "timescales", "phase_diagram"]
+__all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard"]
 
 log = logging.getLogger("rfdiff")
 
@@ -118,6 +120,83 @@ def _parse_fix(text):
         raise SpecError(f"--fix {name.strip()}: VALUE must be a number, got {value!r}") from None
 
 
+def _env_int(env: Mapping[str, str], name: str) -> int:
+    if name not in env:
+        raise SpecError(f"--shard auto: ${name} is not set (an incomplete job-array environment)")
+    try:
+        return int(env[name])
+    except ValueError:
+        raise SpecError(f"--shard auto: ${name} must be an integer, got {env[name]!r}") from None
+
+
+def array_task(env: Mapping[str, str] | None = None) -> tuple[int, int | None, str]:
+    """This job-array task's 0-based index, the array size (None where the scheduler does not tell it) and the
+    scheduler's name, from the environment (first match: SLURM, SGE, LSF, PBS).
+
+    * SLURM: ``(SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP``, size
+      ``SLURM_ARRAY_TASK_COUNT``; an irregular index list (``--array=1,4,9``) is refused: no contiguous shards.
+    * SGE/UGE: ``(SGE_TASK_ID − SGE_TASK_FIRST) / SGE_TASK_STEPSIZE``, size from ``SGE_TASK_FIRST``/``LAST``
+      (``SGE_TASK_ID=undefined`` outside an array).
+    * LSF: ``LSB_JOBINDEX − 1`` (LSF indices start at 1; 0 means no array); size unknown.
+    * PBS Pro ``PBS_ARRAY_INDEX`` / Torque ``PBS_ARRAYID``, as is (submit ``-J 0-3`` / ``-t 0-3``); size unknown.
+
+    Example::
+
+        >>> array_task({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "4"})
+        (1, 4, 'SLURM')
+    """
+    env = os.environ if env is None else env
+    if env.get("SLURM_ARRAY_TASK_ID"):
+        tid, lo = _env_int(env, "SLURM_ARRAY_TASK_ID"), _env_int(env, "SLURM_ARRAY_TASK_MIN")
+        step = _env_int(env, "SLURM_ARRAY_TASK_STEP") if env.get("SLURM_ARRAY_TASK_STEP") else 1
+        count = _env_int(env, "SLURM_ARRAY_TASK_COUNT")
+        hi = _env_int(env, "SLURM_ARRAY_TASK_MAX") if env.get("SLURM_ARRAY_TASK_MAX") else lo + step * (count - 1)
+        if step < 1 or (tid - lo) % step or hi != lo + step * (count - 1):
+            raise SpecError(f"--shard auto: the SLURM array ({count} tasks from {lo} to {hi}, step {step}) is not "
+                            "a regular range; submit with --array=0-(N-1) or give --shard I --num-shards N")
+        return (tid - lo) // step, count, "SLURM"
+    if env.get("SGE_TASK_ID") and env["SGE_TASK_ID"] != "undefined":
+        tid, lo, hi = (_env_int(env, f"SGE_TASK_{k}") for k in ("ID", "FIRST", "LAST"))
+        step = _env_int(env, "SGE_TASK_STEPSIZE") if env.get("SGE_TASK_STEPSIZE", "undefined") != "undefined" else 1
+        if step < 1 or (tid - lo) % step:
+            raise SpecError(f"--shard auto: SGE task {tid} is not on the range {lo}-{hi}:{step}")
+        return (tid - lo) // step, (hi - lo) // step + 1, "SGE"
+    if env.get("LSB_JOBINDEX") and env["LSB_JOBINDEX"] != "0":  # LSF sets 0 for a job outside an array
+        return _env_int(env, "LSB_JOBINDEX") - 1, None, "LSF"
+    for name in ("PBS_ARRAY_INDEX", "PBS_ARRAYID"):
+        if env.get(name):
+            return _env_int(env, name), None, "PBS"
+    raise SpecError("--shard auto needs a job array, but none of SLURM_ARRAY_TASK_ID, SGE_TASK_ID, LSB_JOBINDEX, "
+                    "PBS_ARRAY_INDEX, PBS_ARRAYID is set; give --shard I --num-shards N")
+
+
+def resolve_shard(shard: str, num_shards: int | None, env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """``(shard, num_shards)`` from the command line: an integer ``--shard`` (``--num-shards`` default 1) or
+    ``auto`` (:func:`array_task`; ``--num-shards`` may be omitted when the scheduler gives the array size and
+    must agree with it otherwise)."""
+    if str(shard).strip().lower() == "auto":
+        index, count, sched = array_task(env)
+        if num_shards is None:
+            if count is None:
+                raise SpecError(f"--shard auto under {sched} needs --num-shards (the scheduler does not give the "
+                                "array size)")
+            num_shards = count
+        elif count is not None and count != num_shards:
+            raise SpecError(f"--num-shards {num_shards} disagrees with the {sched} array size {count}")
+        if not 0 <= index < num_shards:
+            raise SpecError(f"--shard auto: {sched} task index {index} (0-based) is outside 0..{num_shards - 1}; "
+                            "number the array tasks from 0 (SLURM, PBS) or 1 (SGE, LSF)")
+        return index, num_shards
+    try:
+        index = int(shard)
+    except ValueError:
+        raise SpecError(f"--shard must be an integer or 'auto', got {shard!r}") from None
+    num_shards = 1 if num_shards is None else num_shards
+    if num_shards < 1 or not 0 <= index < num_shards:
+        raise SpecError(f"need 0 <= --shard < --num-shards, got {index} and {num_shards}")
+    return index, num_shards
+
+
 def phase_diagram(args) -> int:
     from ..errors import ConvergenceError
     from ..precision import x64
@@ -128,8 +207,7 @@ def phase_diagram(args) -> int:
         raise SpecError(f"--chunk-size must be a positive integer, got {args.chunk_size}")
     if args.n_quad is not None and args.n_quad < 1:
         raise SpecError(f"--n-quad must be a positive integer, got {args.n_quad}")
-    if args.num_shards < 1 or not 0 <= args.shard < args.num_shards:
-        raise SpecError(f"need 0 <= --shard < --num-shards, got {args.shard} and {args.num_shards}")
+    shard, num_shards = resolve_shard(args.shard, args.num_shards)
     raw_axes = dict(_parse_axis(a) for a in args.axis)
     raw_fixed = dict(_parse_fix(f) for f in args.fix)
     spec = load(args, {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}})
@@ -155,12 +233,12 @@ def phase_diagram(args) -> int:
     n_quad = args.n_quad or (256 if strong else 1)
     fixed_arrays = {k: np.float64(v) for k, v in fixed.items()}
     out = out_dir(args, "phase-diagram")
-    name = "phase_diagram.npz" if args.num_shards == 1 else f"phase_diagram.shard-{args.shard}-of-{args.num_shards}.npz"
+    name = "phase_diagram.npz" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.npz"
     with x64():
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=args.chunk_size,
-                    path=out / name, shard=args.shard, num_shards=args.num_shards, progress=progress(args),
+                    path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
                     key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
                     resume=True if args.resume else None,
                     attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),
@@ -171,7 +249,7 @@ def phase_diagram(args) -> int:
         flat = np.where(np.isfinite(resid), resid, np.inf).ravel()
         worst = int(np.argmax(flat))
         point = {k: float(np.stack(np.meshgrid(*grid.values(), indexing="ij"), -1).reshape(-1, len(grid))[worst, i])
-                 for i, k in enumerate(grid)} if args.num_shards == 1 else {"flat_index": worst}
+                 for i, k in enumerate(grid)} if num_shards == 1 else {"flat_index": worst}
         (out / name).unlink(missing_ok=True)  # never leave numbers that did not converge behind
         raise ConvergenceError(f"the theory did not converge at {int(np.sum(~(flat <= 1e-8)))} grid point(s); "
                                f"worst residual {flat[worst]:.3g} at {point}", residual=float(flat[worst]),

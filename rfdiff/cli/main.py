@@ -5,7 +5,8 @@ Conventions (the same for every subcommand):
 * ``SPEC`` is a TOML spec file (schema: ``rfdiff schema``); command-line overrides (``--d``, ``--seed``,
   ``--axis``, ...) are written into the spec *before* it is validated, so they pass the same checks.
 * ``--out DIR`` is always a directory (default ``runs/<spec name>/<command>``); results are labelled ``.npz``
-  files carrying the resolved spec, the command line and the rfdiff version.
+  files carrying the resolved spec, the command line and the rfdiff version. The one exception is
+  ``rfdiff merge DIR --out FILE``: its input is the directory, so ``--out`` names the merged file.
 * Data go to stdout and files; diagnostics (progress, "wrote ...") to stderr through :mod:`logging`
   (``-q`` warnings only, ``-v`` debug and tracebacks). Progress bars only on a terminal and without ``-q``.
 * Exit status: 0 success; 2 a usage or spec error (bad option, unknown key, out-of-range value, missing file);
@@ -37,6 +38,17 @@ phase-diagram parameters (axes and fixed values):
   t            > 0: diffusion time
 outputs per class (dimension "class"): tau_gen, tau_mem, tau_onset (theory times, ridge-time clock),
 eps_test_min, eps_train_inf, and the fixed-point residual per point."""
+
+MERGE_HELP = """\
+--shard auto reads the job-array index of the scheduler (first match wins):
+  SLURM       SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (÷ SLURM_ARRAY_TASK_STEP); the count is
+              SLURM_ARRAY_TASK_COUNT, so --num-shards may be omitted   (sbatch --array=0-3)
+  SGE/UGE     (SGE_TASK_ID − SGE_TASK_FIRST) ÷ SGE_TASK_STEPSIZE; count from SGE_TASK_FIRST/LAST
+                                                                       (qsub -t 1-4)
+  LSF         LSB_JOBINDEX − 1 (LSF indices start at 1); give --num-shards   (bsub -J "pd[1-4]")
+  PBS/Torque  PBS_ARRAY_INDEX (PBS Pro) or PBS_ARRAYID (Torque), used as is; give --num-shards
+                                                                       (qsub -J 0-3 / qsub -t 0-3)
+Outside a job array, --shard auto is an error. Example job-array script: examples/slurm_phase_diagram.sh."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,11 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
     p.add_argument("--chunk-size", type=int, default=256, help="grid points per compiled batch")
     p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
-    p.add_argument("--shard", type=int, default=0, help="this task's shard index")
-    p.add_argument("--num-shards", type=int, default=1, help="number of shards of the grid")
+    p.add_argument("--shard", default="0", metavar="I|auto",
+                   help="this task's shard index, or 'auto': the job-array index of SLURM, SGE, LSF or PBS "
+                        "(see `rfdiff merge --help`)")
+    p.add_argument("--num-shards", type=int, default=None,
+                   help="number of shards of the grid (default 1; with --shard auto, the array size if the "
+                        "scheduler tells it: SLURM, SGE)")
     p.add_argument("--resume", action="store_true",
                    help="continue the partial result in DIR; refuse (naming what changed) if the inputs differ")
     _common(p)
+
+    p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",
+            description="Merge DIR/phase_diagram.shard-I-of-N.npz (I = 0 .. N-1, from `rfdiff phase-diagram "
+                        "--shard I --num-shards N` or `--shard auto` in a job array) into DIR/phase_diagram.npz. "
+                        "Refuses, naming them, missing shards, mixed N and shards of different problems.",
+            epilog=MERGE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", metavar="DIR", help="directory holding the shard files")
+    p.add_argument("--out", metavar="FILE", default=None, help="merged result file (default DIR/phase_diagram.npz)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
 
     p = add("speciation", "speciation:run", "per-class speciation times vs imbalance ratio (theory + backward SDE)",
             description="Per-class speciation times t_S,c of the backward diffusion against the imbalance ratio: "

@@ -6,7 +6,7 @@ quadratic problem, so independent training is exactly what a per-time score netw
 The score used by the backward sampler (:func:`rfdiff.simulate.sampling.backward_sde`) at time t is that of the model
 nearest in log t (piecewise constant in log t); the last generated state is at t_1. Memorisation follows
 ``theory_notes/06_simulation.md`` §6: d₁/d₂ < 1/3 over the whole training set, class = label of the nearest
-training point, bootstrap CIs (:func:`rfdiff.simulate.metrics.memorization_report`).
+training point, Clopper–Pearson CIs (:func:`rfdiff.simulate.metrics.memorization_report`).
 
 Example (training skipped here: a hand-made grid of zero readouts, whose score is 0, shows the shapes)::
 

@@ -5,8 +5,10 @@ nearest (Bonnaire et al. 2025, arXiv:2505.17638; Gu et al. 2023, *On memorizatio
 
     d₁(x) / d₂(x) < 1/3,     d_k = k-th smallest ||x − x_train^ν||  over the whole training set.
 
-The sample's class is the label of its nearest training neighbour. Per-class memorisation fractions come with
-percentile-bootstrap confidence intervals (resampling the generated samples of that class).
+The sample's class is the label of its nearest training neighbour. Per-class memorisation fractions k/m come
+with exact (Clopper–Pearson) binomial confidence intervals, :func:`binomial_interval`: the upper bound stays
+above 0 when nothing is memorised (a percentile bootstrap collapses to [0, 0] there, as it does to [1, 1] when
+everything is).
 
 Example::
 
@@ -24,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["nearest_two", "MemorizationReport", "memorization_report", "MEMORIZATION_RATIO"]
+__all__ = ["nearest_two", "binomial_interval", "MemorizationReport", "memorization_report", "MEMORIZATION_RATIO"]
 
 MEMORIZATION_RATIO = 1.0 / 3.0
 
@@ -59,8 +61,51 @@ def nearest_two(samples, train, chunk: int = 1024):
     return d1, d2, i1
 
 
+def binomial_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided Clopper–Pearson ("exact") confidence interval for a binomial proportion k/n.
+
+    With α = 1 − level and B(q; a, b) the q-quantile of the Beta(a, b) distribution::
+
+        low  = B(α/2; k, n − k + 1)        (0 when k = 0)
+        high = B(1 − α/2; k + 1, n − k)    (1 when k = n)
+
+    Why Clopper–Pearson rather than Wilson: its coverage is ≥ ``level`` for every true p and n (it inverts the
+    exact binomial tests), whereas Wilson's dips well below near p = 0 or 1 — at n = 40 its worst 95 %-coverage
+    is 0.85, against 0.952 for Clopper–Pearson (exact sums over the binomial pmf, p on a 0.001 grid). Rare
+    memorisation in a small class is precisely the case these intervals are read for; the price is a wider
+    interval (coverage 0.986 at p = 0.05, n = 40). Same numbers as
+    ``scipy.stats.binomtest(k, n).proportion_ci(level, method="exact")``, vectorised.
+
+    ``k``, ``n``: integer arrays (broadcast) with 0 ≤ k ≤ n, n ≥ 1. Returns (low, high) as float64 arrays.
+
+    Example::
+
+        >>> lo, hi = binomial_interval(0, 40)
+        >>> float(lo), round(float(hi), 4)          # 1 − 0.025^(1/40): nothing memorised is not "0 for sure"
+        (0.0, 0.0881)
+
+    Reference: C. J. Clopper and E. S. Pearson, Biometrika 26, 404 (1934).
+    """
+    from scipy.stats import beta
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    k, n = np.broadcast_arrays(np.asarray(k), np.asarray(n))
+    if not (np.issubdtype(k.dtype, np.integer) and np.issubdtype(n.dtype, np.integer)):
+        raise ValueError(f"k and n must be integers, got dtypes {k.dtype} and {n.dtype}")
+    if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("need 0 <= k <= n and n >= 1 for a binomial interval")
+    alpha = 1.0 - level
+    kf, nf = k.astype(np.float64), n.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # Beta(0, ·) and Beta(·, 0) at the ends: replaced by the exact 0 and 1
+        low = np.where(k == 0, 0.0, beta.ppf(alpha / 2, kf, nf - kf + 1))
+        high = np.where(k == n, 1.0, beta.ppf(1 - alpha / 2, kf + 1, nf - kf))
+    return np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+
+
 class MemorizationReport(NamedTuple):
-    """Per-class results (arrays of shape (K,)); ``ci_low``/``ci_high`` are bootstrap percentiles."""
+    """Per-class results (arrays of shape (K,)); ``ci_low``/``ci_high``: Clopper–Pearson interval of
+    ``fraction`` (:func:`binomial_interval`), NaN for a class with no assigned sample."""
 
     fraction: np.ndarray
     ci_low: np.ndarray
@@ -72,10 +117,11 @@ class MemorizationReport(NamedTuple):
 
 
 def memorization_report(samples, train, train_labels, num_classes: int, *, ratio: float = MEMORIZATION_RATIO,
-                        n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> MemorizationReport:
+                        level: float = 0.95) -> MemorizationReport:
     """Per-class memorisation fraction of generated ``samples`` against the training set.
 
-    Classes with no assigned sample get NaN. Bootstrap: ``n_boot`` resamples of each class's samples.
+    Class c's fraction is k_c/m_c (k_c memorised among the m_c samples assigned to c) with its ``level``
+    Clopper–Pearson interval (:func:`binomial_interval`). Classes with no assigned sample get NaN.
     """
     if not 0 < ratio < 1:
         raise ValueError(f"ratio must be in (0, 1), got {ratio}")
@@ -85,18 +131,13 @@ def memorization_report(samples, train, train_labels, num_classes: int, *, ratio
     d1, d2, i1 = nearest_two(samples, train)
     mem = d1 < ratio * d2
     cls = train_labels[i1]
-    rng = np.random.default_rng(seed)
+    count = np.array([np.sum(cls == c) for c in range(num_classes)], dtype=np.int64)
+    hits = np.array([np.sum(mem[cls == c]) for c in range(num_classes)], dtype=np.int64)
+    seen = count > 0
     frac = np.full(num_classes, np.nan)
     lo = np.full(num_classes, np.nan)
     hi = np.full(num_classes, np.nan)
-    count = np.zeros(num_classes, dtype=np.int64)
-    alpha = (1 - level) / 2
-    for c in range(num_classes):
-        m = mem[cls == c]
-        count[c] = m.size
-        if m.size == 0:
-            continue
-        frac[c] = m.mean()
-        boots = rng.choice(m, size=(n_boot, m.size), replace=True).mean(axis=1)
-        lo[c], hi[c] = np.quantile(boots, [alpha, 1 - alpha])
+    frac[seen] = hits[seen] / count[seen]
+    if np.any(seen):
+        lo[seen], hi[seen] = binomial_interval(hits[seen], count[seen], level)
     return MemorizationReport(frac, lo, hi, count, float(mem.mean()) if mem.size else float("nan"), mem, cls)

@@ -279,7 +279,7 @@ class _Evaluator:
                                                                              self.cfg))
                                   for s in range(0, self.cfg.n_samples, 256)])
         rep = memorization_report(samples.reshape(len(samples), -1), d["x_train"].reshape(len(d["x_train"]), -1),
-                                  d["y_train"], kk, seed=self.cfg.seed)
+                                  d["y_train"], kk)
         fs = np.asarray(self.feat(jnp.asarray(samples)))
         cfd = np.array([ev.frechet_distance(fs[rep.assigned_class == c], self.test_feat[c]) for c in range(kk)])
         return {"loss_train": ltr, "loss_test": lte, "eps_train": ev.normalised_error(ltr, self.s_ref),

@@ -44,9 +44,9 @@ def test_trained_grid_and_generation(prob):
     np.testing.assert_array_equal(x1, x2)
     assert x1.shape == (64, prob.d) and np.all(np.isfinite(x1))
     train = np.asarray(prob.x0)
-    rep = memorization(train[:10] + 1e-6, prob, n_boot=50)
+    rep = memorization(train[:10] + 1e-6, prob)
     assert rep.overall == 1.0
-    rep = memorization(100.0 + np.zeros((4, prob.d)), prob, n_boot=50)
+    rep = memorization(100.0 + np.zeros((4, prob.d)), prob)
     assert rep.overall == 0.0
 
 
