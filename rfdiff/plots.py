@@ -20,6 +20,21 @@ def _label(c: int, k: int) -> str:
         return ["majority", "minority"][c]
     return f"class {c}"
 
+def _finish(fig, path, own: bool, dpi: int):
+    """Save ``fig`` to ``path`` (parents created) and close it if this module made it; the path, or None."""
+    import matplotlib.pyplot as plt
+
+    if path is None:
+        return None
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    if own:
+        plt.close(fig)
+    return path
+
+
 
 def plot_times_vs_ratio(res: dict, path, title: str = "", ax=None, dpi: int = 100) -> Path:
     """t_S,c against the imbalance ratio: theory curves (``ratio_fine``/``theory_fine``), theory values at the
@@ -52,13 +67,7 @@ def plot_times_vs_ratio(res: dict, path, title: str = "", ax=None, dpi: int = 10
     ax.set_ylim(top=top + 0.05)
     ax.set_title(title + ("  (▲: t_S = ∞)" if "sim" in res and np.isinf(res["sim"]).any() else ""), fontsize=9)
     ax.legend(fontsize=7)
-    if own:
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-    return Path(path)
+    return _finish(ax.figure, path, own, dpi)
 
 
 def plot_phi(t, phi_theory, path, clone: dict | None = None, labels=None, title: str = "", ax=None,
@@ -81,13 +90,7 @@ def plot_phi(t, phi_theory, path, clone: dict | None = None, labels=None, title:
     ax.set_ylabel("φ_c(t) = P(clones agree | one ends in c)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    if own:
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-    return Path(path)
+    return _finish(ax.figure, path, own, dpi)
 
 
 def plot_spectrum(res, path=None, title: str = "", ax=None, dpi: int = 100):
@@ -112,15 +115,7 @@ def plot_spectrum(res, path=None, title: str = "", ax=None, dpi: int = 100):
     ax.set_xscale("log")
     ax.set(xlabel="λ", ylabel="λ ρ(λ)", title=title)
     ax.legend(fontsize=7)
-    if path is None:
-        return ax
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    if own:
-        plt.close(fig)
-    return path
+    return ax if path is None else _finish(fig, path, own, dpi)
 
 
 def plot_comparison(cmp: dict, path=None, axes=None, dpi: int = 100):
@@ -143,9 +138,4 @@ def plot_comparison(cmp: dict, path=None, axes=None, dpi: int = 100):
         ax.set_xlabel("τ")
         ax.set_title(name, fontsize=9)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-    if own:
-        plt.close(fig)
-    return path if path is not None else axes
+    return axes if path is None else _finish(fig, path, own, dpi)
