@@ -90,6 +90,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "theory_curves": (".theory.curves", "theory_curves"),
     "reversal_line": (".theory.phase", "reversal_line"),
     "timescale_fn": (".theory.phase", "timescale_fn"),
+    "Window": (".theory.window", "Window"),
+    "disparity_window": (".theory.window", "disparity_window"),
+    "window_fn": (".theory.window", "window_fn"),
+    "window_from_times": (".theory.window", "window_from_times"),
     "merge_shards": (".sweep", "merge_shards"),
     "phase_diagram": (".sweep", "phase_diagram"),
     "TrainConfig": (".simulate.train", "TrainConfig"),
@@ -211,6 +215,12 @@ if TYPE_CHECKING:  # the same table as imports, for type checkers and IDEs
     from .theory.phase import (
         reversal_line as reversal_line,
         timescale_fn as timescale_fn,
+    )
+    from .theory.window import (
+        Window as Window,
+        disparity_window as disparity_window,
+        window_fn as window_fn,
+        window_from_times as window_from_times,
     )
     from .sweep import (
         merge_shards as merge_shards,

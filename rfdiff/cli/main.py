@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the partial result in DIR; refuse (naming what changed) if the inputs differ")
     _common(p)
 
+    p = add("window", "window:run", "the stopping window: every class generalised, none memorised (theory)",
+            description="Per-class intervals [tau_gen, tau_mem] of the d → ∞ theory (ridge-time clock), the common "
+                        "window [max tau_gen, min tau_mem] and its width in decades, or the disparity: which "
+                        "class memorises before which one generalises. Writes DIR/window.npz.")
+    p.add_argument("spec", help="TOML spec ([mixture], [model], optional [curves] taus)")
+    p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
+    p.add_argument("--memorisation", default="tau_mem", choices=["tau_mem", "tau_onset"],
+                   help="end of each class interval: half the asymptotic memorisation (tau_mem) or its onset")
+    _common(p)
+
     p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",
             description="Merge DIR/phase_diagram.shard-I-of-N.npz (I = 0 .. N-1, from `rfdiff phase-diagram "
                         "--shard I --num-shards N` or `--shard auto` in a job array) into DIR/phase_diagram.npz. "

@@ -42,6 +42,12 @@ from .phase import (
     reversal_line as reversal_line,
     default_taus as default_taus,
 )
+from .window import (
+    Window as Window,
+    window_from_times as window_from_times,
+    disparity_window as disparity_window,
+    window_fn as window_fn,
+)
 from .speciation import (
     log_odds_moments as log_odds_moments,
     posterior_statistic as posterior_statistic,
