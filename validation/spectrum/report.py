@@ -121,9 +121,10 @@ def main(argv=None):
              "eigenvalue distribution and the theory CDF, with the atom (round(mass·p) eigenvalues nearest "
              "s̄²) and the predicted outliers removed analytically.", ""]
     if args.only:
-        lines += [f"Sections regenerated in the last run: {args.only} (d = {', '.join(map(str, ds))}); the other "
-                  "sections are kept from an earlier run (cases (iii), (iv) there used the old tensor Gauss–Hermite "
-                  "population, now replaced by 256 scrambled-Sobol nodes).", ""]
+        lines += [f"Sections regenerated in the last run: {args.only} (d = {', '.join(map(str, ds))}; true U at "
+                  f"d = {', '.join(map(str, exact_ds))}); the other sections are kept from an earlier run of this "
+                  "script (cases (i), (ii) have no centroids: one population node, untouched by the change from "
+                  "Gauss–Hermite to Sobol shift nodes).", ""]
     for name, (title, mix) in allc.items():
         if args.only and name not in args.only.split(","):
             lines += [kept[title], ""]
