@@ -14,7 +14,7 @@ Example::
     >>> POSITIVE(-1.0, "model", "t")
     Traceback (most recent call last):
     ...
-    rfdiff._schema.SpecError: [model] t must be a float > 0, got -1.0
+    rfdiff.errors.SpecError: [model] t must be a float > 0, got -1.0
 """
 
 from __future__ import annotations
