@@ -38,22 +38,26 @@ from .equations import constants, neuron_population, outputs, solve_real
 
 __all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
 
-_NEWTON = 8  # Newton steps after the damped fixed-point warm-up, per μ
-_FP = 25  # damped fixed-point steps per μ (warm-started from the previous, larger μ)
+_NEWTON = 8  # at most this many Newton steps per μ (warm-started from the previous, larger μ)
 
 
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
-                       n_quad: int = 256, coef_nodes: int = 128, shifts=None):
+                       n_quad: int = 256, coef_nodes: int = 128, shifts=None, pop=None):
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
     The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
-    level) evaluated at the real point z = −μ, where they are real: a damped fixed-point warm-up from the
-    previous (larger) μ, then Newton. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
+    level) evaluated at the real point z = −μ, where they are real: Newton from the previous (larger) μ's
+    solution. ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``,
+    ``gram``, ``t``) — it depends on nothing else, so a grid over ψ_p, ψ_n or π builds it once and passes it
+    here (``n_quad``, ``coef_nodes``, ``shifts`` are then unused); built here from ``shifts`` or Sobol nodes
+    otherwise. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
     (K, T), ``eps_train_inf``, ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ),
     ``residual`` (max relative fixed-point residual, scalar).
     """
     K = variances.shape[0]
-    pop = neuron_population(activation, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
+    if pop is None:
+        pop = neuron_population(activation, variances, gram, t, n_quad=n_quad, coef_nodes=coef_nodes,
+                                shifts=shifts)
     dlt = -jnp.expm1(-2.0 * t)
     cdat = jnp.exp(-2.0 * t) * variances
     f = proportions
@@ -67,7 +71,7 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
         return outputs(y, -mu, consts_of(th))[3]  # R (K, K)
 
     def solve(x, mu):
-        x, res, dx = solve_real(x, mu, consts_of, theta0, n_fp=_FP, n_newton=_NEWTON)
+        x, res, dx = solve_real(x, mu, consts_of, theta0, n_newton=_NEWTON)
         R = r_of(x, theta0, mu)
         q1 = dlt * R @ f  # (K,)
 
