@@ -342,7 +342,7 @@ def _solve_jit(zf, c, n_levels, tol, max_iter):
 
 
 # --------------------------------------------------------------------------------------- real axis z = −μ
-def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-15):
+def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-14):
     """Real solution at z = −μ < 0 and its implicit-function derivative in the weights θ (jittable).
 
     ``consts_of(θ)`` builds the :class:`Constants` at weights θ (e.g. θ = (ω, e), 2K entries); ``x0`` the

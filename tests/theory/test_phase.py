@@ -98,3 +98,23 @@ def test_population_table_refuses_points_outside_it():
         assert float(ok["residual"]) < 1e-12
     with pytest.raises(ValueError, match="unknown phase-diagram parameter"):
         timescale_fn(BASE, MODEL, grid={"sigma": [1.0]})
+
+
+def test_chunk_size_rule_bounds_batch_bytes():
+    """The chunk is the largest power of two with points × nodes × K × 8 B within the budget, clipped to
+    [16, 1024]; so the batch's node arrays never exceed max(budget, 16 × nodes × K × 8 B)."""
+    from rfdiff.theory.phase import chunk_size_for
+
+    assert chunk_size_for(256, 2) == 32 and chunk_size_for(64, 2) == 128 and chunk_size_for(1, 2) == 1024
+    assert chunk_size_for(4096, 8) == 16  # floor: a huge population still gets a useful batch
+    for nq in (1, 3, 32, 100, 256, 1000, 4096):
+        for k in (1, 2, 3, 5, 10):
+            c = chunk_size_for(nq, k)
+            assert 16 <= c <= 1024 and c & (c - 1) == 0
+            assert c * nq * k * 8 <= max(1 << 17, 16 * nq * k * 8)
+            assert c == 1024 or c == 16 or 2 * c * nq * k * 8 > 1 << 17  # the largest that fits
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n_quad"):
+            chunk_size_for(bad, 2)
+    with pytest.raises(ValueError, match="num_classes"):
+        chunk_size_for(16, 0)
