@@ -34,11 +34,12 @@ import numpy as np
 
 from ..errors import ConvergenceError
 from ..precision import float64
-from .equations import constants, neuron_population, outputs, solve_real
+from .equations import constants, fixed_point_map, neuron_population, outputs, solve_real
 
 __all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
 
 _NEWTON = 8  # at most this many Newton steps per μ (warm-started from the previous, larger μ)
+_FP = 25  # damped fixed-point steps before Newton, only at the first μ (from 0) and at the jump to μ = 0
 
 
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
@@ -47,7 +48,7 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
     The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
     level) evaluated at the real point z = −μ, where they are real: Newton from the previous (larger) μ's
-    solution. ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``,
+    solution (after damped fixed-point steps at the first μ and at μ = 0 only). ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``,
     ``gram``, ``t``) — it depends on nothing else, so a grid over ψ_p, ψ_n or π builds it once and passes it
     here (``n_quad``, ``coef_nodes``, ``shifts`` are then unused); built here from ``shifts`` or Sobol nodes
     otherwise. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
@@ -70,7 +71,9 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     def r_of(y, th, mu):
         return outputs(y, -mu, consts_of(th))[3]  # R (K, K)
 
-    def solve(x, mu):
+    def solve(x, mu_nfp):
+        mu, nfp = mu_nfp
+        x = jax.lax.fori_loop(0, nfp, lambda _, y: 0.5 * y + 0.5 * fixed_point_map(y, -mu, consts_of(theta0)), x)
         x, res, dx = solve_real(x, mu, consts_of, theta0, n_newton=_NEWTON)
         R = r_of(x, theta0, mu)
         q1 = dlt * R @ f  # (K,)
@@ -84,8 +87,12 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
         loss = 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
         return x, (loss, res, q1)
 
+    # Newton alone diverges from 0 when the first μ is O(1) (τ_min ~ 1) and across a large last jump to μ = 0
+    # (τ_max ~ 10); damped fixed-point steps there reach its basin. Between neighbouring μ of the grid Newton
+    # from the previous solution converges alone, and per-μ warm-ups changed no time beyond 1e-13.
+    n_fp = jnp.zeros(mus.shape[0], jnp.int32).at[0].set(_FP).at[-1].set(_FP)
     x0 = jnp.zeros(K + K * K)
-    _, (loss, res, q1) = jax.lax.scan(solve, x0, mus)  # loss (T+1, 2K)
+    _, (loss, res, q1) = jax.lax.scan(solve, x0, (mus, n_fp))  # loss (T+1, 2K)
     gam2 = cdat + dlt
     S = dlt / gam2
     eps = (loss.T - (1.0 - jnp.concatenate([S, S]))[:, None]) / jnp.concatenate([S, S])[:, None]

@@ -346,11 +346,11 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     """Real solution at z = −μ < 0 and its implicit-function derivative in the weights θ (jittable).
 
     ``consts_of(θ)`` builds the :class:`Constants` at weights θ (e.g. θ = (ω, e), 2K entries); ``x0`` the
-    start (the previous, larger μ's solution when scanning down in μ, or 0 at the first, large μ where the
-    solution is O(1/μ)). Newton on x − T(x), at most ``n_newton`` steps, stopping once the residual
-    max|T(x) − x| / max|x| is below ``tol`` (a damped fixed-point warm-up before Newton changed no time of a
-    64 × 64 phase diagram by more than 1e-13 and cost a third of the solve, so there is none; see
-    tests/theory/test_curves.py). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
+    start, inside Newton's basin: the previous, nearby μ's solution when scanning down in μ (the caller adds
+    damped fixed-point steps where the start is far, see :func:`rfdiff.theory.curves.theory_curves_core`).
+    Newton on x − T(x), at most ``n_newton`` steps, stopping once the residual max|T(x) − x| / max|x| is
+    below ``tol`` (about 4 steps between neighbouring μ of a phase diagram's τ grid, the rounding floor being
+    ~1e-15). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
     (``theory_notes/04_dynamics.md`` §3).
 
     Returns ``(x, residual, dx_dtheta)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ).
