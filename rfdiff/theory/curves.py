@@ -39,7 +39,8 @@ from .equations import constants, fixed_point_map, neuron_population, outputs, s
 __all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
 
 _NEWTON = 8  # at most this many Newton steps per μ (warm-started from the previous, larger μ)
-_FP = 25  # damped fixed-point steps before Newton, only at the first μ (from 0) and at the jump to μ = 0
+_FP = 25  # damped fixed-point steps before Newton where the start is far: first μ, jump to μ = 0, coarse τ steps
+_NEAR = 1.5  # a μ within this factor of the previous one starts Newton directly from its solution
 
 
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
@@ -48,7 +49,7 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
     The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
     level) evaluated at the real point z = −μ, where they are real: Newton from the previous (larger) μ's
-    solution (after damped fixed-point steps at the first μ and at μ = 0 only). ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``,
+    solution (after damped fixed-point steps at the first μ, at μ = 0 and after steps in μ above a factor 1.5). ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``,
     ``gram``, ``t``) — it depends on nothing else, so a grid over ψ_p, ψ_n or π builds it once and passes it
     here (``n_quad``, ``coef_nodes``, ``shifts`` are then unused); built here from ``shifts`` or Sobol nodes
     otherwise. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
@@ -87,10 +88,12 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
         loss = 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
         return x, (loss, res, q1)
 
-    # Newton alone diverges from 0 when the first μ is O(1) (τ_min ~ 1) and across a large last jump to μ = 0
-    # (τ_max ~ 10); damped fixed-point steps there reach its basin. Between neighbouring μ of the grid Newton
-    # from the previous solution converges alone, and per-μ warm-ups changed no time beyond 1e-13.
-    n_fp = jnp.zeros(mus.shape[0], jnp.int32).at[0].set(_FP).at[-1].set(_FP)
+    # Newton alone diverges from 0 when the first μ is O(1) (τ_min ~ 1), across a large last jump to μ = 0
+    # (τ_max ~ 10) and across coarse τ steps (factor 10); damped fixed-point steps there reach its basin. On a
+    # fine grid (a phase diagram's 64 τ over 9 decades: factor 1.39) Newton from the previous solution converges
+    # alone, and the per-μ warm-up it skips changed no result beyond 1e-12 (tests/theory/test_curves.py).
+    near = mus[1:-1] >= mus[:-2] / _NEAR  # μ decreasing; the last entry is μ = 0: always far
+    n_fp = jnp.concatenate([jnp.full(1, _FP), jnp.where(near, 0, _FP), jnp.full(1, _FP)]).astype(jnp.int32)
     x0 = jnp.zeros(K + K * K)
     _, (loss, res, q1) = jax.lax.scan(solve, x0, (mus, n_fp))  # loss (T+1, 2K)
     gam2 = cdat + dlt
