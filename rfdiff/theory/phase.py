@@ -33,7 +33,8 @@ from .equations import neuron_population
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
 
-__all__ = ["PARAMETERS", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line", "default_taus"]
+__all__ = ["PARAMETERS", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
+           "default_taus"]
 
 PARAMETERS = ("sigma_ratio", "pi1", "separation", "psi_p", "psi_n", "t")
 
