@@ -1,10 +1,13 @@
 """Benchmarks of the dynamics code, each against a baseline run side by side in this process.
 
-    python benchmarks/bench_dynamics.py [--n 64] [--nquad-b 256]
+    python benchmarks/bench_dynamics.py [--n 64] [--nquad-b 256] [--cli] [--old-tree DIR]
 
 1. 64 × 64 (σ_1/σ_2 × π_1) theory phase diagram, weak (regime A) and strong (||μ||²/d = 16, regime B)
-   centroids: sharded/vmapped/jitted ``phase_diagram`` (after compilation) vs a Python loop of the jitted
-   single-point function (timed on a subset, per point).
+   centroids: sharded/vmapped/jitted ``phase_diagram`` with the population table (``timescale_fn(grid=...)``)
+   and cache-sized chunks (``chunk_size_for``), first call and warm call, vs a Python loop of the jitted
+   single-point function (timed on a subset, per point). ``--cli``: the whole ``rfdiff phase-diagram`` process
+   (wall time and peak RSS from ``/usr/bin/time -v``), and with ``--old-tree DIR`` the same command on the
+   code checked out in DIR (the baseline; slow and memory-hungry in regime B).
 2. Finite-d per-class curves at 40 times: closed form (eigh + projections + evaluation) vs iterated full-batch
    GD recording A at the same steps and evaluating the losses.
 
@@ -15,6 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,21 +37,22 @@ from rfdiff import GaussianMixture, RFModel  # noqa: E402
 from rfdiff.finite.closed_form import closed_form, iterate_gd, quadratic_loss  # noqa: E402
 from rfdiff.io import atomic_write_text  # noqa: E402
 from rfdiff.sweep import phase_diagram  # noqa: E402
-from rfdiff.theory.phase import timescale_fn  # noqa: E402
+from rfdiff.theory.phase import chunk_size_for, timescale_fn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_phase(n, sep, nq):
     base = GaussianMixture.create([0.5, 0.5], [1.0, 1.0])
-    raw = timescale_fn(base, RFModel(2.0, 1.0, 0.01, "tanh"), n_quad=nq)
-    fn = lambda q: raw({**q, "separation": sep})  # noqa: E731
     axes = {"sigma_ratio": np.linspace(0.6, 2.0, n), "pi1": np.linspace(0.05, 0.95, n)}
+    raw = timescale_fn(base, RFModel(2.0, 1.0, 0.01, "tanh"), n_quad=nq, grid={**axes, "separation": [sep]})
+    fn = lambda q: raw({**q, "separation": sep})  # noqa: E731
+    chunk = chunk_size_for(nq, 2)
     t0 = time.perf_counter()
-    phase_diagram(fn, axes, chunk_size=512, progress=False)  # includes compilation
+    phase_diagram(fn, axes, chunk_size=chunk, progress=False)  # includes compilation
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = phase_diagram(fn, axes, chunk_size=512, progress=False)
+    out = phase_diagram(fn, axes, chunk_size=chunk, progress=False)
     warm = time.perf_counter() - t0
     jfn = jax.jit(fn)
     jfn({"sigma_ratio": jnp.float64(1.0), "pi1": jnp.float64(0.5)})["tau_gen"].block_until_ready()
@@ -52,7 +61,27 @@ def bench_phase(n, sep, nq):
     for r, p in pts:
         jfn({"sigma_ratio": jnp.float64(r), "pi1": jnp.float64(p)})["tau_gen"].block_until_ready()
     per_point = (time.perf_counter() - t0) / len(pts)
-    return first, warm, per_point * n * n, float(np.nanmax(out["residual"]))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB, this process so far
+    return first, warm, per_point * n * n, float(np.nanmax(out["residual"])), chunk, rss
+
+
+def bench_cli(n, sep, nq, tree):
+    """Whole ``rfdiff phase-diagram`` process on the code in ``tree``: (wall s, peak RSS GiB, max residual)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "rfdiff.cli.main", "phase-diagram",
+               str(ROOT / "examples" / "dynamics_two_class.toml"), "--axis", f"sigma_ratio=0.6:2:{n}",
+               "--axis", f"pi1=0.05:0.95:{n}", "--fix", f"separation={sep}", "--n-quad", str(nq), "-q",
+               "--out", tmp]
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        env.pop("XLA_FLAGS", None)  # the command as a user runs it: one CPU device
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
+        wall = time.perf_counter() - t0
+        if p.returncode:
+            raise RuntimeError(f"rfdiff phase-diagram failed: {p.stderr[-2000:]}")
+        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 2**20
+        res = np.load(next(Path(tmp).rglob("phase_diagram.npz")))["residual"]
+        return wall, rss, float(np.nanmax(res))
 
 
 def bench_closed_form(p=600, d=300, T=40):
@@ -78,17 +107,35 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--nquad-b", type=int, default=256)
+    ap.add_argument("--cli", action="store_true", help="also time the whole rfdiff phase-diagram process")
+    ap.add_argument("--old-tree", default=None, help="checkout of the baseline code for the CLI comparison")
     args = ap.parse_args(argv)
-    lines = ["# Dynamics benchmarks", "", f"`python benchmarks/bench_dynamics.py --n {args.n} --nquad-b {args.nquad_b}`"
-             f" on {len(jax.devices())} CPU devices ({os.cpu_count()} cores, shared machine: absolute times are"
-             " indicative, ratios are measured side by side).", "",
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    lines = ["# Dynamics benchmarks", "", f"`python benchmarks/bench_dynamics.py --n {args.n} --nquad-b {args.nquad_b}"
+             f"{' --cli' if args.cli else ''}` at commit {commit} on {len(jax.devices())} CPU devices "
+             f"({os.cpu_count()} cores, shared machine: absolute times are indicative). Load before: "
+             f"`{os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}`.", "",
              f"## {args.n} × {args.n} theory phase diagram (64 τ points per curve, per-class times)", "",
-             "| regime | shift nodes | first call (incl. compile) [s] | warm call [s] | loop of jitted points "
-             "(extrapolated) [s] | speed-up | max residual |", "|---|---|---|---|---|---|---|"]
-    for name, sep, nq in [("A (weak centroids)", 0.0, 1), ("B (||μ||²/d = 16)", 16.0, args.nquad_b)]:
-        first, warm, loop, res = bench_phase(args.n, sep, nq)
-        lines.append(f"| {name} | {nq} | {first:.1f} | {warm:.1f} | {loop:.1f} | {loop / warm:.1f}× | {res:.1e} |")
+             "| regime | shift nodes | chunk | first call (incl. compile) [s] | warm call [s] | loop of jitted points "
+             "(extrapolated) [s] | speed-up | max residual | peak RSS so far [GiB] |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    regimes = [("A (weak centroids)", 0.0, 1), ("B (||μ||²/d = 16)", 16.0, args.nquad_b)]
+    for name, sep, nq in regimes:
+        first, warm, loop, res, chunk, rss = bench_phase(args.n, sep, nq)
+        lines.append(f"| {name} | {nq} | {chunk} | {first:.1f} | {warm:.1f} | {loop:.1f} | {loop / warm:.1f}× "
+                     f"| {res:.1e} | {rss:.2f} |")
         print(lines[-1], flush=True)
+    if args.cli:
+        lines += ["", f"## Whole `rfdiff phase-diagram` process ({args.n} × {args.n}, 120 τ points, one CPU device)",
+                  "", "| regime | shift nodes | code | wall [s] | peak RSS [GiB] | max residual |",
+                  "|---|---|---|---|---|---|"]
+        trees = [("this", ROOT)] + ([("old", Path(args.old_tree))] if args.old_tree else [])
+        for name, sep, nq in regimes:
+            for label, tree in trees:
+                wall, rss, res = bench_cli(args.n, sep, nq, tree)
+                lines.append(f"| {name} | {nq} | {label} | {wall:.1f} | {rss:.2f} | {res:.1e} |")
+                print(lines[-1], flush=True)
     t_cf, t_gd, err, smax, ns = bench_closed_form()
     lines += ["", f"## Finite-d curves: closed form vs iterated GD (p = 600, d = 300, {ns} record points up to "
               f"{smax} steps, 2 losses)", "", "| closed form [s] | iterated GD [s] | speed-up | max rel. difference |",

@@ -19,7 +19,7 @@ jax.config.update("jax_enable_x64", True)
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
 from rfdiff.theory.curves import theory_curves  # noqa: E402
-from rfdiff.theory.phase import reversal_line, timescale_fn  # noqa: E402
+from rfdiff.theory.phase import chunk_size_for, reversal_line, timescale_fn  # noqa: E402
 from rfdiff.sweep import phase_diagram  # noqa: E402
 from rfdiff.theory.timescales import curve_timescales, scaling_exponents  # noqa: E402
 
@@ -29,13 +29,15 @@ BASE = GaussianMixture.create([0.5, 0.5], [1.0, 1.0])
 _FNS: dict = {}
 
 
-def _fn(sep, nq):
-    """One theory function per centroid regime, called with keys {sigma_ratio, pi1} everywhere: one trace each."""
-    if (sep, nq) not in _FNS:
-        raw = timescale_fn(BASE, MODEL, n_quad=nq)
+def _fn(sep, nq, sigmas):
+    """One theory function per centroid regime and σ-ratio set, called with keys {sigma_ratio, pi1}: its neuron
+    populations are built once per σ ratio (``timescale_fn(grid=...)``), not once per point."""
+    key = (sep, nq, tuple(np.asarray(sigmas, dtype=float)))
+    if key not in _FNS:
+        raw = timescale_fn(BASE, MODEL, n_quad=nq, grid={"sigma_ratio": sigmas, "separation": [sep]})
         fn = lambda q: raw({**q, "separation": sep})  # noqa: E731
-        _FNS[(sep, nq)] = (fn, jax.jit(fn))
-    return _FNS[(sep, nq)]
+        _FNS[key] = (fn, jax.jit(fn))
+    return _FNS[key]
 
 
 def _curves(outdir, quick):
@@ -68,7 +70,8 @@ def _vs_sigma(outdir, quick):
     import matplotlib.pyplot as plt
 
     rs = np.linspace(0.5, 2.0, 8 if quick else 32)
-    out = phase_diagram(_fn(0.0, 1)[0], {"sigma_ratio": rs, "pi1": [0.5]}, progress=False)
+    out = phase_diagram(_fn(0.0, 1, rs)[0], {"sigma_ratio": rs, "pi1": [0.5]}, progress=False,
+                        chunk_size=chunk_size_for(1, 2))
     out = {k: v[:, 0] for k, v in out.items()}
     fig, axs = plt.subplots(1, 3, figsize=(11, 3.2))
     for i, k in enumerate(["tau_gen", "tau_mem", "tau_onset"]):
@@ -90,7 +93,8 @@ def _vs_pi(outdir, quick):
     pis = np.linspace(0.05, 0.95, 7 if quick else 25)
     fig, axs = plt.subplots(2, 3, figsize=(11, 5.6), sharex=True)
     for row, (sep, nq) in enumerate([(0.0, 1), (16.0, 32 if quick else 256)]):
-        out = phase_diagram(_fn(sep, nq)[0], {"sigma_ratio": [1.1], "pi1": pis}, progress=False)
+        out = phase_diagram(_fn(sep, nq, [1.1])[0], {"sigma_ratio": [1.1], "pi1": pis}, progress=False,
+                            chunk_size=chunk_size_for(nq, 2))
         out = {k: v[0] for k, v in out.items()}
         for i, k in enumerate(["tau_gen", "tau_mem", "tau_onset"]):
             for c in range(2):
@@ -114,8 +118,8 @@ def _phase(outdir, quick):
     rs, pis = np.linspace(0.7, 1.6, n), np.linspace(0.05, 0.95, n)
     fig, axs = plt.subplots(2, 3, figsize=(11, 6.4), sharex=True, sharey=True)
     for row, (sep, nq) in enumerate([(0.0, 1), (16.0, 32 if quick else 256)]):
-        fn, jfn = _fn(sep, nq)
-        out = phase_diagram(fn, {"sigma_ratio": rs, "pi1": pis}, progress=False)
+        fn, jfn = _fn(sep, nq, rs)  # the reversal lines below use a subset of rs: in the table
+        out = phase_diagram(fn, {"sigma_ratio": rs, "pi1": pis}, progress=False, chunk_size=chunk_size_for(nq, 2))
         for i, k in enumerate(["tau_gen", "tau_mem", "tau_onset"]):
             lr = np.log(out[k][..., 0] / out[k][..., 1])
             lim = np.nanmax(np.abs(lr[np.isfinite(lr)])) if np.isfinite(lr).any() else 1.0
@@ -144,8 +148,8 @@ def _taumem_vs_psin(outdir, quick):
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
     ts = [0.01, 0.05]
     fn = timescale_fn(GaussianMixture.create([1.0], [1.0]), RFModel(32.0, 2.0, 0.01, "tanh"), n_quad=1,
-                      taus=np.logspace(-3, 7, 120))
-    out = phase_diagram(fn, {"t": ts, "psi_n": psin}, progress=False)
+                      taus=np.logspace(-3, 7, 120), grid={"t": ts})
+    out = phase_diagram(fn, {"t": ts, "psi_n": psin}, progress=False, chunk_size=chunk_size_for(1, 1))
     for j, (t, col) in enumerate(zip(ts, ["C0", "C3"])):
         tm, tg = out["tau_mem"][j, :, 0], out["tau_gen"][j, :, 0]
         local, slope = scaling_exponents(psin, tm)
@@ -169,12 +173,12 @@ def _taumem_vs_nc(outdir, quick):
     import matplotlib.pyplot as plt
 
     fn = timescale_fn(GaussianMixture.create([0.5, 0.5], [4.0, 1.0]), RFModel(8.0, 2.0, 0.01, "tanh"), n_quad=1,
-                      taus=np.logspace(-3, 7, 100))
+                      taus=np.logspace(-3, 7, 100), grid={})  # one population: no population axis
     m = 5 if quick else 12
     psin = np.logspace(np.log10(0.25), np.log10(8), m)
     pis = np.linspace(0.1, 0.9, m)
     out = phase_diagram(fn, {"psi_n": np.concatenate([psin, [2.0]]), "pi1": np.concatenate([pis, [0.5]])},
-                        progress=False)
+                        progress=False, chunk_size=chunk_size_for(1, 2))
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for c, mk in [(0, "o"), (1, "s")]:
         nc_a = psin * 0.5

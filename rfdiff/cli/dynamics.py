@@ -201,9 +201,9 @@ def phase_diagram(args) -> int:
     from ..errors import ConvergenceError
     from ..precision import x64
     from ..sweep import phase_diagram as sweep
-    from ..theory.phase import timescale_fn
+    from ..theory.phase import chunk_size_for, timescale_fn
 
-    if args.chunk_size < 1:
+    if args.chunk_size is not None and args.chunk_size < 1:
         raise SpecError(f"--chunk-size must be a positive integer, got {args.chunk_size}")
     if args.n_quad is not None and args.n_quad < 1:
         raise SpecError(f"--n-quad must be a positive integer, got {args.n_quad}")
@@ -235,9 +235,11 @@ def phase_diagram(args) -> int:
     out = out_dir(args, "phase-diagram")
     name = "phase_diagram.npz" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.npz"
     with x64():
-        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad)
+        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad,
+                            grid={**grid, **{k: [v] for k, v in fixed_arrays.items()}})
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
-        res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=args.chunk_size,
+        chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes)  # cache-sized batches, < 2 GB
+        res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=chunk,
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
                     key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
                     resume=True if args.resume else None,

@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", action="append", default=[], metavar="NAME=LO:HI:NUM", help="grid axis (repeat)")
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE", help="fixed parameter (repeat)")
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
-    p.add_argument("--chunk-size", type=int, default=256, help="grid points per compiled batch")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="grid points per compiled batch (default: from the node count and K, "
+                        "rfdiff.theory.phase.chunk_size_for)")
     p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     p.add_argument("--shard", default="0", metavar="I|auto",
                    help="this task's shard index, or 'auto': the job-array index of SLURM, SGE, LSF or PBS "

@@ -342,31 +342,45 @@ def _solve_jit(zf, c, n_levels, tol, max_iter):
 
 
 # --------------------------------------------------------------------------------------- real axis z = −μ
-def solve_real(x0, mu, consts_of, theta, *, n_fp: int = 25, n_newton: int = 8):
+def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-14):
     """Real solution at z = −μ < 0 and its implicit-function derivative in the weights θ (jittable).
 
     ``consts_of(θ)`` builds the :class:`Constants` at weights θ (e.g. θ = (ω, e), 2K entries); ``x0`` the
-    start (the previous, larger μ's solution when scanning down in μ). ``n_fp`` damped fixed-point steps
-    (x ← (x + T(x))/2), then ``n_newton`` Newton steps on x − T(x). The derivative
-    dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations (``theory_notes/04_dynamics.md`` §3).
+    start, inside Newton's basin: the previous, nearby μ's solution when scanning down in μ (the caller adds
+    damped fixed-point steps where the start is far, see :func:`rfdiff.theory.curves.theory_curves_core`).
+    Newton on x − T(x), at most ``n_newton`` steps, stopping once the residual max|T(x) − x| / max|x| is
+    below ``tol`` (about 4 steps between neighbouring μ of a phase diagram's τ grid, the rounding floor being
+    ~1e-15). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
+    (``theory_notes/04_dynamics.md`` §3).
 
     Returns ``(x, residual, dx_dtheta)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ).
     """
     z = -jnp.asarray(mu, jnp.float64)
+    eye = jnp.eye(x0.shape[0], dtype=x0.dtype)
 
     def fmap(y, th):
         return fixed_point_map(y, z, consts_of(th))
 
-    F = lambda y: fmap(y, theta)  # noqa: E731
-    x = lax.fori_loop(0, n_fp, lambda _, y: 0.5 * y + 0.5 * F(y), x0)
+    def val_jac(y):
+        # T(y) and ∂T/∂y from one forward-mode pass (the primal rides along as aux)
+        jac, ty = jax.jacfwd(lambda u: (fmap(u, theta), fmap(u, theta)), has_aux=True)(y)
+        return ty, jac
 
-    def newton(_, y):
-        jac = jax.jacfwd(F)(y) - jnp.eye(y.shape[0], dtype=y.dtype)
-        return y - jnp.linalg.solve(jac, F(y) - y)
+    def rel(y, ty):
+        return jnp.max(jnp.abs(ty - y)) / (jnp.max(jnp.abs(y)) + 1e-300)
 
-    x = lax.fori_loop(0, n_newton, newton, x)
-    res = jnp.max(jnp.abs(F(x) - x)) / (jnp.max(jnp.abs(x)) + 1e-300)
-    jx = jax.jacfwd(F)(x)
+    def cond(state):
+        y, ty, _, it = state
+        return (it < n_newton) & (rel(y, ty) > tol)
+
+    def body(state):
+        y, ty, jac, it = state
+        y = y - jnp.linalg.solve(jac - eye, ty - y)
+        ty, jac = val_jac(y)
+        return y, ty, jac, it + 1
+
+    ty0, jac0 = val_jac(x0)
+    x, tx, jx, _ = lax.while_loop(cond, body, (x0, ty0, jac0, jnp.zeros((), jnp.int32)))
     jt = jax.jacfwd(lambda th: fmap(x, th))(theta)
-    dx = jnp.linalg.solve(jnp.eye(x.shape[0], dtype=x.dtype) - jx, jt)
-    return x, res, dx
+    dx = jnp.linalg.solve(eye - jx, jt)
+    return x, rel(x, tx), dx

@@ -29,10 +29,12 @@ import numpy as np
 
 from ..precision import float64
 from .curves import theory_curves_core
+from .equations import neuron_population
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
 
-__all__ = ["PARAMETERS", "point_arrays", "timescale_fn", "reversal_line", "default_taus"]
+__all__ = ["PARAMETERS", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
+           "default_taus"]
 
 PARAMETERS = ("sigma_ratio", "pi1", "separation", "psi_p", "psi_n", "t")
 
@@ -65,7 +67,37 @@ def point_arrays(base_mixture, base_model, params: dict):
     return props, var, gram, get("psi_p", base_model.psi_p), get("psi_n", base_model.psi_n), get("t", base_model.t)
 
 
-def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64):
+POPULATION_PARAMETERS = ("sigma_ratio", "separation", "t")  # the neuron population depends on these alone
+
+
+def _population_table(base_mixture, base_model, grid, n_quad, coef_nodes):
+    """Populations at every combination of the distinct values of the population parameters in ``grid``.
+
+    Returns ``(names, values, pops)``: ``values[i]`` the sorted distinct values of ``names[i]``, ``pops`` a
+    :class:`~rfdiff.theory.equations.NeuronPopulation` whose leaves carry a leading axis over the C-order
+    flattened combinations (one combination, the base point, when ``names`` is empty).
+    """
+    names = tuple(k for k in POPULATION_PARAMETERS if k in grid)
+    values = []
+    for k in names:
+        v = np.unique(np.asarray(grid[k], dtype=np.float64).ravel())
+        if v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError(f"grid[{k!r}] must hold finite values")
+        values.append(v)
+    combos = np.stack([g.ravel() for g in np.meshgrid(*values, indexing="ij")], -1) if names else np.zeros((1, 0))
+
+    @jax.jit
+    def build(row):
+        _, var, gram, _, _, t = point_arrays(base_mixture, base_model, {k: row[i] for i, k in enumerate(names)})
+        return neuron_population(base_model.activation, var, gram, t, n_quad=n_quad, coef_nodes=coef_nodes)
+
+    with x64():
+        pops = jax.lax.map(build, jnp.asarray(combos, jnp.float64))
+    return names, values, pops
+
+
+def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64,
+                 grid=None):
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
@@ -76,24 +108,82 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     inside a trace (it fails to lower), and inputs traced as float32 could not be recovered anyway.
     ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
     ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
+
+    ``grid`` ({name: values}, the values ``fn`` will be called with, axes and fixed values alike): the neuron
+    population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation`` and ``t``
+    (:data:`POPULATION_PARAMETERS`), and building it is most of the work of a point. With ``grid`` it is built
+    once per distinct combination of those parameters' values here (once in all when none of them is in
+    ``grid``), and ``fn`` looks its point's population up instead of rebuilding it: a 64 × 64
+    (σ-ratio × π_1) diagram builds 64 populations, not 4096. ``fn`` must then be called with exactly the
+    population parameters that ``grid`` names (ValueError otherwise) and with their values from ``grid``: a
+    value absent from the table raises a ValueError when called eagerly and gives a NaN time and an infinite
+    ``residual`` inside a trace (callers check the residual; ``rfdiff phase-diagram`` refuses such a point).
+    Without ``grid`` every call builds its population (single points, root finding).
     """
     taus = np.asarray(default_taus() if taus is None else taus, dtype=np.float64)
     if taus.ndim != 1 or taus.size < 2 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
         raise ValueError("taus must be a 1-d increasing array of at least 2 positive times")
     if n_quad is None:
         n_quad = 1 if float(np.max(np.abs(np.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
+    if grid is not None:
+        unknown = set(grid) - set(PARAMETERS)
+        if unknown:
+            raise ValueError(f"unknown phase-diagram parameter(s) {sorted(unknown)} in grid; choose from {PARAMETERS}")
+        names, values, table = _population_table(base_mixture, base_model, grid, n_quad, coef_nodes)
+
+    def lookup(params):
+        """This point's population from the table, and whether its values are in the table."""
+        given = tuple(k for k in POPULATION_PARAMETERS if k in params)
+        if given != names:
+            raise ValueError(f"fn was built for population parameters {list(names)} (grid) but called with "
+                             f"{list(given)}; pass every sigma_ratio/separation/t value the grid uses in grid=")
+        idx, ok = jnp.zeros((), jnp.int32), jnp.array(True)
+        for k, v in zip(names, values):
+            x = jnp.asarray(params[k], jnp.float64)
+            tab = jnp.asarray(v)
+            i = jnp.clip(jnp.searchsorted(tab, x), 0, v.size - 1).astype(jnp.int32)
+            ok = ok & (tab[i] == x)
+            idx = idx * v.size + i
+            if not isinstance(x, jax.core.Tracer) and not bool(tab[i] == x):
+                raise ValueError(f"{k}={float(x)!r} is not among the grid values fn was built with")
+        return jax.tree.map(lambda a: a[idx], table), ok
 
     @float64
     def fn(params):
         props, var, gram, psi_p, psi_n, t = point_arrays(base_mixture, base_model, params)
         tg = jnp.asarray(taus, jnp.float64)
+        pop, ok = (None, True) if grid is None else lookup(params)
         out = theory_curves_core(props, var, gram, psi_p, psi_n, t, tg, activation=base_model.activation,
-                                 n_quad=n_quad, coef_nodes=coef_nodes)
+                                 n_quad=n_quad, coef_nodes=coef_nodes, pop=pop)
         ts = curve_timescales(tg, out["eps_test"], out["eps_train"], out["eps_train_inf"])
-        return {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "tau_onset": ts.tau_onset,
-                "eps_test_min": ts.eps_test_min, "eps_train_inf": ts.eps_train_inf, "residual": out["residual"]}
+        res = {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "tau_onset": ts.tau_onset,
+               "eps_test_min": ts.eps_test_min, "eps_train_inf": ts.eps_train_inf, "residual": out["residual"]}
+        if grid is not None:  # a point outside the table: NaN times and an infinite residual, never a guess
+            res = {k: jnp.where(ok, v, jnp.inf if k == "residual" else jnp.nan) for k, v in res.items()}
+        return res
 
     return fn
+
+
+def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17, lo: int = 16,
+                   hi: int = 1024) -> int:
+    """Grid points per compiled batch of a phase diagram: the largest power of two with
+    ``points × n_quad × K × 8 B ≤ budget_bytes`` (default 128 KiB), clipped to [lo, hi].
+
+    The solver's batched node arrays are (points, n_quad, K) float64; keeping one within the CPU's cache is what
+    makes a batch fast (measured, 256 nodes, K = 2: 12–16 ms a point at 8–64 points a batch, 37–40 ms at
+    256–1024), and it bounds the memory of a batch far below 2 GB whatever the grid. Regime A (one node) gets
+    ``hi``: there the per-point cost is flat (1.3–1.5 ms from 64 to 4096 points a batch).
+
+    >>> chunk_size_for(256, 2), chunk_size_for(64, 2), chunk_size_for(1, 2)
+    (32, 128, 1024)
+    """
+    for name, v in (("n_quad", n_quad), ("num_classes", num_classes), ("budget_bytes", budget_bytes)):
+        if not (isinstance(v, (int, np.integer)) and v >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    per_point = int(n_quad) * int(num_classes) * 8
+    n = max(1, int(budget_bytes) // per_point)
+    return int(min(hi, max(lo, 1 << (n.bit_length() - 1))))
 
 
 def reversal_line(base_mixture, base_model, sigma_ratios, *, which: str = "tau_gen", bracket=(0.02, 0.98),

@@ -155,3 +155,58 @@ def test_theory_nonconvergence_raises_convergence_error():
     assert isinstance(err.value, RuntimeError) and not isinstance(err.value, ValueError)
     assert 0 < err.value.residual < 1e-6  # converged to rounding, but not to 1e-300
     assert err.value.point["tau_min"] == 1.0 and err.value.point["tau_max"] == 10.0
+
+
+def _reference_core(props, var, gram, psi_p, psi_n, t, taus, *, activation, n_quad, coef_nodes):
+    """The previous core (commit bd92f6e), kept here only as a reference: the population rebuilt inside,
+    25 damped fixed-point steps (x ← (x + T(x))/2) then exactly 8 Newton steps per μ, derivatives by the
+    implicit-function theorem. Returns (eps_train, eps_test) (K, T) and the μ = 0 ones (K,)."""
+    from rfdiff.theory.equations import constants, fixed_point_map, neuron_population, outputs
+
+    K = var.shape[0]
+    pop = neuron_population(activation, var, gram, t, n_quad=n_quad, coef_nodes=coef_nodes)
+    dlt = -jnp.expm1(-2.0 * t)
+    theta0 = jnp.concatenate([props, jnp.zeros(K)])
+    consts_of = lambda th: constants(pop, props, var, psi_p, psi_n, t, omega=th[:K], e=th[K:])  # noqa: E731
+
+    def solve(x, mu):
+        F = lambda y, th=theta0: fixed_point_map(y, -mu, consts_of(th))  # noqa: E731
+        x = jax.lax.fori_loop(0, 25, lambda _, y: 0.5 * y + 0.5 * F(y), x)
+        x = jax.lax.fori_loop(0, 8, lambda _, y: y - jnp.linalg.solve(jax.jacfwd(F)(y) - jnp.eye(y.size),
+                                                                        F(y) - y), x)
+        dx = jnp.linalg.solve(jnp.eye(x.size) - jax.jacfwd(F)(x), jax.jacfwd(lambda th: F(x, th))(theta0))
+        r_of = lambda y, th: outputs(y, -mu, consts_of(th))[3]  # noqa: E731
+        q1 = dlt * r_of(x, theta0) @ props
+        dR = jax.vmap(lambda v, tg: jax.jvp(r_of, (x, theta0), (v, tg))[1], in_axes=(1, 0))(dx, jnp.eye(2 * K))
+        q2 = -dlt * jnp.einsum("c,jcd,d->j", props, dR, props)
+        return x, 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
+
+    mus = jnp.concatenate([1.0 / taus, jnp.zeros(1)])
+    _, loss = jax.lax.scan(solve, jnp.zeros(K + K * K), mus)
+    S = dlt / (jnp.exp(-2.0 * t) * var + dlt)
+    eps = (loss.T - (1.0 - jnp.concatenate([S, S]))[:, None]) / jnp.concatenate([S, S])[:, None]
+    return eps[:K, :-1], eps[K:, :-1], eps[:K, -1]
+
+
+@pytest.mark.parametrize("sep, nq, r, pi1, psi_n, fine", [(0.0, 1, 2.0, 0.3, 1.0, True), (0.0, 1, 0.7, 0.8, 3.0, False),
+                                                           (16.0, 32, 1.3, 0.2, 1.0, True),
+                                                           (16.0, 32, 0.8, 0.6, 2.0, False)])
+def test_core_equals_previous_core(sep, nq, r, pi1, psi_n, fine):
+    """Newton only (no damped warm-up, early stop at the rounding floor) and a prebuilt population give the
+    previous core's curves to 1e-12 in both regimes (A: no centroids; B: ||μ||²/d = 16), on the phase
+    diagrams' default grid (64 τ over 9 decades: Newton alone between neighbouring μ) and a coarse one
+    (damped steps kept where μ jumps by more than 1.5)."""
+    from rfdiff.theory.curves import theory_curves_core
+    from rfdiff.theory.equations import neuron_population
+
+    taus = np.logspace(-3, 6, 64) if fine else np.logspace(-1, 6, 8)
+    with jax.enable_x64(True):
+        args = (jnp.array([pi1, 1 - pi1]), jnp.array([r**2, 1.0]), sep * jnp.eye(2), jnp.float64(TH_MODEL.psi_p),
+                jnp.float64(psi_n), jnp.float64(TH_MODEL.t), jnp.asarray(taus))
+        ref = jax.jit(lambda *a: _reference_core(*a, activation="tanh", n_quad=nq, coef_nodes=64))(*args)
+        pop = neuron_population("tanh", args[1], args[2], args[5], n_quad=nq, coef_nodes=64)
+        new = jax.jit(lambda *a: theory_curves_core(*a, activation="tanh", pop=pop))(*args)
+    assert float(new["residual"]) < 1e-12
+    for got, want, name in zip((new["eps_train"], new["eps_test"], new["eps_train_inf"]), ref,
+                               ("eps_train", "eps_test", "eps_train_inf")):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12, atol=1e-14, err_msg=name)

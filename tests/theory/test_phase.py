@@ -63,3 +63,58 @@ def test_timescale_fn_is_float64_with_x64_off():
         for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min"):
             assert np.asarray(got[k]).dtype == np.float64, k
             np.testing.assert_allclose(np.asarray(got[k]), np.asarray(ref[k]), rtol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("sep, nq", [(0.0, 1), (16.0, 32)])
+def test_population_table_equals_per_point_populations(sep, nq):
+    """Built with ``grid``, fn looks its population up from a table of the distinct (σ-ratio, t) values; under
+    the sweep's jit(vmap) this equals rebuilding the population at every point (no grid) to 1e-12, in both
+    regimes; the separation only fixed (one value) and t an axis too."""
+    from rfdiff.sweep import phase_diagram
+
+    axes = {"sigma_ratio": [0.7, 1.3], "pi1": [0.2, 0.6], "t": [0.01, 0.05]}
+    with jax.enable_x64(True):
+        outs = []
+        for grid in (None, {**axes, "separation": [sep]}):
+            raw = timescale_fn(BASE, MODEL, taus=TAUS, n_quad=nq, grid=grid)
+            outs.append(phase_diagram(lambda q, raw=raw: raw({**q, "separation": np.float64(sep)}), axes,
+                                      progress=False, chunk_size=3))
+    for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf"):
+        np.testing.assert_allclose(outs[1][k], outs[0][k], rtol=1e-12, err_msg=k)  # NaN (no onset) at the same points
+    assert np.all(np.isfinite(outs[1]["tau_gen"]))
+    assert float(np.max(outs[1]["residual"])) < 1e-12
+
+
+def test_population_table_refuses_points_outside_it():
+    with jax.enable_x64(True):
+        fn = timescale_fn(BASE, MODEL, taus=TAUS, grid={"sigma_ratio": [1.0, 2.0], "pi1": [0.5]})
+        with pytest.raises(ValueError, match="sigma_ratio=1.5"):
+            fn({"sigma_ratio": 1.5, "pi1": 0.5})
+        with pytest.raises(ValueError, match="population parameters"):
+            fn({"sigma_ratio": 1.0, "pi1": 0.5, "t": 0.02})
+        out = jax.jit(fn)({"sigma_ratio": np.float64(1.5), "pi1": np.float64(0.5)})  # traced: flagged
+        assert np.isinf(float(out["residual"])) and np.all(np.isnan(np.asarray(out["tau_gen"])))
+        ok = jax.jit(fn)({"sigma_ratio": np.float64(2.0), "pi1": np.float64(0.5)})
+        assert float(ok["residual"]) < 1e-12
+    with pytest.raises(ValueError, match="unknown phase-diagram parameter"):
+        timescale_fn(BASE, MODEL, grid={"sigma": [1.0]})
+
+
+def test_chunk_size_rule_bounds_batch_bytes():
+    """The chunk is the largest power of two with points × nodes × K × 8 B within the budget, clipped to
+    [16, 1024]; so the batch's node arrays never exceed max(budget, 16 × nodes × K × 8 B)."""
+    from rfdiff.theory.phase import chunk_size_for
+
+    assert chunk_size_for(256, 2) == 32 and chunk_size_for(64, 2) == 128 and chunk_size_for(1, 2) == 1024
+    assert chunk_size_for(4096, 8) == 16  # floor: a huge population still gets a useful batch
+    for nq in (1, 3, 32, 100, 256, 1000, 4096):
+        for k in (1, 2, 3, 5, 10):
+            c = chunk_size_for(nq, k)
+            assert 16 <= c <= 1024 and c & (c - 1) == 0
+            assert c * nq * k * 8 <= max(1 << 17, 16 * nq * k * 8)
+            assert c == 1024 or c == 16 or 2 * c * nq * k * 8 > 1 << 17  # the largest that fits
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="n_quad"):
+            chunk_size_for(bad, 2)
+    with pytest.raises(ValueError, match="num_classes"):
+        chunk_size_for(16, 0)
