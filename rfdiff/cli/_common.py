@@ -16,7 +16,7 @@ from ..spec import Spec, SpecError
 
 log = logging.getLogger("rfdiff")
 
-__all__ = ["load", "require", "out_dir", "provenance", "progress", "parse_grid", "wrote"]
+__all__ = ["load", "require", "out_dir", "provenance", "progress", "parse_grid", "tau_grid", "wrote"]
 
 
 def _read_raw(path) -> dict[str, Any]:
@@ -104,6 +104,15 @@ def parse_grid(text: str, option: str) -> list[float]:
         return [float(lo), float(hi), int(num)]
     except ValueError:
         raise SpecError(f"{option} must look like LO,HI,NUM (e.g. 1e-3,1e6,120), got {text!r}") from None
+
+
+def tau_grid(spec: Spec):
+    """The log τ grid of the spec's ``[curves] taus`` (load with ``sections=("curves",)`` so the schema's default
+    is resolved there, not repeated here)."""
+    import numpy as np
+
+    lo, hi, num = spec.curves.taus
+    return np.logspace(np.log10(lo), np.log10(hi), int(num))
 
 
 def wrote(*paths) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..io import save_result
 from ..spec import SpecError
-from ._common import load, out_dir, parse_grid, progress, provenance, require, wrote
+from ._common import load, out_dir, parse_grid, progress, provenance, require, tau_grid, wrote
 
 __all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard"]
 
@@ -29,12 +29,9 @@ def _setup(args, extra=None):
     if getattr(args, "d", None) is not None or getattr(args, "seed", None) is not None:
         over["finite"] = {"d": args.d, "seed": args.seed}
     over.update(extra or {})
-    spec = load(args, over)
+    spec = load(args, over, sections=("curves",))
     require(spec, f"rfdiff {args.command}", "mixture", "model")
-    if spec.finite is not None and spec.finite.d is None:
-        raise SpecError("[finite] needs 'd'")
-    lo, hi, num = spec.curves.taus if spec.curves else (1e-3, 1e6, 120)
-    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    taus = tau_grid(spec)
     return spec, spec.build_mixture(), spec.build_model(), (spec.finite.d if spec.finite else None), taus
 
 
@@ -201,7 +198,7 @@ def phase_diagram(args) -> int:
     from ..errors import ConvergenceError
     from ..precision import x64
     from ..sweep import phase_diagram as sweep
-    from ..theory.phase import chunk_size_for, timescale_fn
+    from ..theory.phase import chunk_size_for, default_n_quad, timescale_fn
 
     if args.chunk_size is not None and args.chunk_size < 1:
         raise SpecError(f"--chunk-size must be a positive integer, got {args.chunk_size}")
@@ -210,7 +207,8 @@ def phase_diagram(args) -> int:
     shard, num_shards = resolve_shard(args.shard, args.num_shards)
     raw_axes = dict(_parse_axis(a) for a in args.axis)
     raw_fixed = dict(_parse_fix(f) for f in args.fix)
-    spec = load(args, {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}})
+    spec = load(args, {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}},
+                sections=("curves",))
     # command-line axes and fixed values join the spec's and go through the same schema checks
     pd = spec.phase_diagram
     axes = {**(dict(pd.axes) if pd else {}), **raw_axes}
@@ -226,17 +224,15 @@ def phase_diagram(args) -> int:
     mix, model = spec.build_mixture(), spec.build_model()
     if mix.num_classes < 2 and ({"sigma_ratio", "pi1"} & (set(axes) | set(fixed))):
         raise SpecError("sigma_ratio and pi1 need a mixture with at least two classes")
-    lo, hi, num = spec.curves.taus if spec.curves else (1e-3, 1e6, 120)
-    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    taus = tau_grid(spec)
     grid = {k: np.linspace(v[0], v[1], int(v[2])) for k, v in axes.items()}
-    strong = "separation" in axes or fixed.get("separation", 0.0) > 0 or bool(np.any(np.asarray(mix.centroid_gram)))
-    n_quad = args.n_quad or (256 if strong else 1)
     fixed_arrays = {k: np.float64(v) for k, v in fixed.items()}
+    pop_grid = {**grid, **{k: [v] for k, v in fixed_arrays.items()}}
+    n_quad = args.n_quad or default_n_quad(mix, pop_grid)
     out = out_dir(args, "phase-diagram")
     name = "phase_diagram.npz" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.npz"
     with x64():
-        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad,
-                            grid={**grid, **{k: [v] for k, v in fixed_arrays.items()}})
+        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes)  # cache-sized batches, < 2 GB
         res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=chunk,

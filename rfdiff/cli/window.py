@@ -13,7 +13,7 @@ import logging
 import numpy as np
 
 from ..io import save_result
-from ._common import load, out_dir, parse_grid, provenance, require, wrote
+from ._common import load, out_dir, parse_grid, provenance, require, tau_grid, wrote
 
 __all__ = ["run", "summary"]
 
@@ -36,10 +36,9 @@ def run(args) -> int:
     from ..theory.window import MEMORISATION, disparity_window, resolve_times
 
     over = {"curves": {"taus": parse_grid(args.taus, "--taus") if args.taus else None}}
-    spec = load(args, over)
+    spec = load(args, over, sections=("curves",))
     require(spec, "rfdiff window", "mixture", "model")
-    lo, hi, num = spec.curves.taus if spec.curves else (1e-3, 1e6, 120)
-    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    taus = tau_grid(spec)
     w, ts = disparity_window(spec.build_mixture(), spec.build_model(), taus, memorisation=args.memorisation,
                              return_timescales=True)
     # both ends in window conventions (inf: never memorises; NaN: not resolved by the grid, only possible for

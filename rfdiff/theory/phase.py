@@ -33,7 +33,7 @@ from .equations import neuron_population
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
 
-__all__ = ["PARAMETERS", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
+__all__ = ["PARAMETERS", "default_n_quad", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
            "default_taus"]
 
 PARAMETERS = ("sigma_ratio", "pi1", "separation", "psi_p", "psi_n", "t")
@@ -96,6 +96,14 @@ def _population_table(base_mixture, base_model, grid, n_quad, coef_nodes):
     return names, values, pops
 
 
+def default_n_quad(base_mixture, grid=None) -> int:
+    """Shift nodes of the phase-diagram population: 1 when no point has centroid shifts (zero base Gram and no
+    non-zero ``separation`` in ``grid``), else 256 (the spectrum's default: E a² within 1e-4 of 1024 nodes)."""
+    sep = np.asarray((grid or {}).get("separation", [0.0]), dtype=np.float64)
+    shifted = float(np.max(np.abs(np.asarray(base_mixture.centroid_gram)))) > 0.0 or bool(np.any(sep != 0.0))
+    return 256 if shifted else 1
+
+
 def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64,
                  grid=None):
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
@@ -106,8 +114,9 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     with x64 off gets the float64 result (tests/theory/test_phase.py checks 1e-12). Inside a caller's
     ``jit``/``vmap`` (``rfdiff.sweep``) the caller must enable x64 around the jit: JAX cannot switch it
     inside a trace (it fails to lower), and inputs traced as float32 could not be recovered anyway.
-    ``n_quad`` (Sobol shift nodes) defaults to 1 for a zero base Gram and no
-    ``separation`` axis, else 256 — pass it explicitly when sweeping ``separation``.
+    ``n_quad`` (Sobol shift nodes) defaults to :func:`default_n_quad` (1 without centroid shifts, else 256;
+    a ``separation`` in ``grid`` counts). Without ``grid`` and with that default at 1, calling ``fn`` with a
+    ``separation`` is refused (one node cannot represent the shifts; pass ``n_quad`` or ``grid``).
 
     ``grid`` ({name: values}, the values ``fn`` will be called with, axes and fixed values alike): the neuron
     population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation`` and ``t``
@@ -123,8 +132,9 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     taus = np.asarray(default_taus() if taus is None else taus, dtype=np.float64)
     if taus.ndim != 1 or taus.size < 2 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
         raise ValueError("taus must be a 1-d increasing array of at least 2 positive times")
+    defaulted_single = n_quad is None and default_n_quad(base_mixture, grid) == 1
     if n_quad is None:
-        n_quad = 1 if float(np.max(np.abs(np.asarray(base_mixture.centroid_gram)))) == 0.0 else 256
+        n_quad = default_n_quad(base_mixture, grid)
     if grid is not None:
         unknown = set(grid) - set(PARAMETERS)
         if unknown:
@@ -150,6 +160,9 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
 
     @float64
     def fn(params):
+        if defaulted_single and grid is None and "separation" in params:
+            raise ValueError("separation needs shift nodes, but n_quad defaulted to 1 (no shifts in the base "
+                             "mixture): pass n_quad (e.g. 256) or grid= with the separation values")
         props, var, gram, psi_p, psi_n, t = point_arrays(base_mixture, base_model, params)
         tg = jnp.asarray(taus, jnp.float64)
         pop, ok = (None, True) if grid is None else lookup(params)

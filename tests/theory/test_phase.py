@@ -118,3 +118,18 @@ def test_chunk_size_rule_bounds_batch_bytes():
             chunk_size_for(bad, 2)
     with pytest.raises(ValueError, match="num_classes"):
         chunk_size_for(16, 0)
+
+
+def test_separation_never_runs_on_a_single_default_node():
+    """A separation axis needs shift nodes: the default counts it, and a defaulted single node refuses it (the
+    old default gave one node at m = 0 for a zero base Gram, silently dropping the centroid shifts)."""
+    from rfdiff.theory.phase import default_n_quad
+
+    base = GaussianMixture.create([0.5, 0.5], [1.0, 1.0])
+    assert default_n_quad(base) == 1
+    assert default_n_quad(base, {"pi1": [0.3, 0.5]}) == 1
+    assert default_n_quad(base, {"separation": [0.0, 4.0]}) == 256
+    assert default_n_quad(base.with_strong_centroids([1.0, 1.0])) == 256
+    fn = timescale_fn(base, RFModel(2.0, 1.0, 0.01, "tanh"), taus=np.logspace(-2, 3, 12))
+    with pytest.raises(ValueError, match="separation needs shift nodes"):
+        fn({"separation": np.float64(4.0)})
