@@ -92,7 +92,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
       the quadrature node count. The checkpoint is keyed by :func:`rfdiff.io.content_key` of (axes, shard
       range, chunk, ``key``, package version); a partial file with another key is recomputed from scratch
       (``resume=None``, the default) or refused with a ValueError naming the changed inputs (``resume=True``);
-      ``resume=False`` always starts afresh. A resumed run is bit-identical to an uninterrupted one. The result
+      ``resume=False`` always starts afresh. A resumed run is bit-identical to an uninterrupted one. Without a
+      ``key`` no partial file is ever reused (``resume=True`` and ``max_chunks`` then raise ValueError). The result
       file stores ``grid_key`` (content key of axes and ``key``) so :func:`merge_shards` can refuse shards of
       different problems.
     """
@@ -119,12 +120,16 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     batched = _batched(fn)
 
     partial = None if path is None else Path(str(path) + ".partial.npz")
+    if key is None and (resume or max_chunks is not None):
+        # without a content key nothing tells a partial of this fn from one of another fn: never reuse one
+        raise ValueError("resuming a phase diagram needs key= (the content that determines fn's output: "
+                         "spec, fixed values, τ grid, ...), so that a partial file of another problem is never reused")
     # what determines the partial results: the points (axes, shard range), their chunking, fn's content (key)
     inputs = {"axes": axes, "range": [start, stop], "chunk": csize, "key": key}
     ckey, digests = content_key(**inputs), key_digests(**inputs)
     results: dict[str, np.ndarray] | None = None
     done = np.zeros(nchunks, bool)
-    if partial is not None and partial.exists() and resume is not False:
+    if partial is not None and partial.exists() and resume is not False and key is not None:
         arrs, meta = load_result(partial)
         if meta.get("key") == ckey:
             done = arrs.pop("__done__").astype(bool)

@@ -47,10 +47,10 @@ def test_grid_values_labels_and_sharded_equals_single(tmp_path):
 def test_resume_after_interruption_gives_identical_result(tmp_path):
     full = phase_diagram(_fn, AXES, chunk_size=4, progress=False)
     path = tmp_path / "r.npz"
-    assert phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=3) is None
+    assert phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=3, key={"f": "_fn"}) is None
     part, _ = load_result(str(path) + ".partial.npz")
     assert part["__done__"].sum() == 3 and not path.exists()
-    resumed = phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False)
+    resumed = phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, key={"f": "_fn"})
     for k in full:
         np.testing.assert_array_equal(full[k], resumed[k])
 
@@ -105,3 +105,17 @@ def test_shard_range_tiles_and_validates():
         shard_range(10, 4, 4)
     with pytest.raises(ValueError, match="axis"):
         phase_diagram(_fn, {"x": [], "y": [1.0]}, progress=False)
+
+
+def test_without_a_key_no_partial_is_reused(tmp_path):
+    """fn cannot be hashed: without key= a partial file (possibly of another fn) is never resumed."""
+    path = tmp_path / "pd.npz"
+    assert phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=3, key={"f": 1}) is None
+    other = lambda q: {"s": 10.0 * _fn(q)["s"]}  # noqa: E731  (another function, same grid)
+    got = phase_diagram(other, AXES, chunk_size=4, path=path, progress=False)
+    np.testing.assert_array_equal(got["s"], phase_diagram(other, AXES, chunk_size=4, progress=False)["s"])
+    with pytest.raises(ValueError, match="needs key="):
+        phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, resume=True)
+    with pytest.raises(ValueError, match="needs key="):
+        phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=1)
+
