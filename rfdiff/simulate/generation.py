@@ -37,7 +37,7 @@ from ..model.activations import get_activation
 from .metrics import MemorizationReport, memorization_report
 from ..precision import x64
 
-__all__ = ["RFScoreGrid", "train_time_grid", "rf_score_fn", "generate", "memorization"]
+__all__ = ["RFScoreGrid", "RFScore", "train_time_grid", "rf_score_fn", "generate", "memorization"]
 
 
 class RFScoreGrid(NamedTuple):
@@ -74,20 +74,32 @@ def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = Fal
     return RFScoreGrid(times, np.stack(As), np.asarray(problem.W), problem.model.activation)
 
 
-def rf_score_fn(grid: RFScoreGrid, dtype=jnp.float32):
-    """``score_fn(x (n, d), t) -> (n, d)`` using the model nearest in log t (jax-traceable, for the samplers)."""
-    act = get_activation(grid.activation).fn
-    logt = jnp.asarray(np.log(grid.times), dtype)
-    A = jnp.asarray(grid.A, dtype)
-    p, d = grid.W.shape
-    wt = jnp.asarray(grid.W / np.sqrt(d), dtype)
-    inv_sqrt_p = jnp.asarray(1.0 / np.sqrt(p), dtype)
+class RFScore(eqx.Module):
+    """RF score ``s(x, t) = A_j σ(W x/√d)/√p`` with the readout ``A_j`` of the time nearest ``t`` in log t.
 
-    def score(x, t):
-        j = jnp.argmin(jnp.abs(logt - jnp.log(jnp.asarray(t, dtype))))
-        return act(x @ wt.T) @ A[j].T * inv_sqrt_p
+    ``x`` (n, d), ``t`` scalar → (n, d). Fields: ``logt`` (J,) log training times, ``A`` (J, d, p), ``wt``
+    (p, d) = W/√d, ``activation`` (static name). An equinox module: the samplers trace its arrays, so a new
+    readout of the same shapes does not recompile (:mod:`rfdiff.simulate.sampling`). Build with
+    :func:`rf_score_fn`.
+    """
 
-    return score
+    logt: jax.Array
+    A: jax.Array
+    wt: jax.Array
+    activation: str | Callable = eqx.field(static=True)
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        dt = self.logt.dtype
+        j = jnp.argmin(jnp.abs(self.logt - jnp.log(jnp.asarray(t, dt))))
+        p = self.A.shape[-1]
+        return get_activation(self.activation).fn(x @ self.wt.T) @ self.A[j].T * jnp.asarray(1.0 / np.sqrt(p), dt)
+
+
+def rf_score_fn(grid: RFScoreGrid, dtype=jnp.float32) -> RFScore:
+    """``score_fn(x (n, d), t) -> (n, d)`` using the model nearest in log t (an :class:`RFScore` module)."""
+    d = grid.W.shape[1]
+    return RFScore(jnp.asarray(np.log(grid.times), dtype), jnp.asarray(grid.A, dtype),
+                   jnp.asarray(np.asarray(grid.W) / np.sqrt(d), dtype), grid.activation)
 
 
 def generate(grid: RFScoreGrid, key, n: int, *, t_max: float = 4.0, num_steps: int = 200,
