@@ -26,7 +26,7 @@ With a :class:`rfdiff.finite.features.FiniteProblem` ``problem``, the real use i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -36,6 +36,10 @@ import numpy as np
 from ..model.activations import get_activation
 from .metrics import MemorizationReport, memorization_report
 from ..precision import x64
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
+    from ..finite.features import FiniteProblem
 
 __all__ = ["RFScoreGrid", "RFScore", "train_time_grid", "rf_score_fn", "generate", "memorization"]
 
@@ -49,7 +53,7 @@ class RFScoreGrid(NamedTuple):
     activation: str
 
 
-def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = False,
+def train_time_grid(problem: FiniteProblem, times: Float[ArrayLike, "J"], config_fn: Callable, *, progress: bool = False,
                     moments_kwargs: dict | None = None) -> RFScoreGrid:
     """Train one RF readout per time in ``times`` on ``problem`` (its W and training set; its own t ignored).
 
@@ -95,15 +99,15 @@ class RFScore(eqx.Module):
         return get_activation(self.activation).fn(x @ self.wt.T) @ self.A[j].T * jnp.asarray(1.0 / np.sqrt(p), dt)
 
 
-def rf_score_fn(grid: RFScoreGrid, dtype=jnp.float32) -> RFScore:
+def rf_score_fn(grid: RFScoreGrid, dtype: DTypeLike = jnp.float32) -> RFScore:
     """``score_fn(x (n, d), t) -> (n, d)`` using the model nearest in log t (an :class:`RFScore` module)."""
     d = grid.W.shape[1]
     return RFScore(jnp.asarray(np.log(grid.times), dtype), jnp.asarray(grid.A, dtype),
                    jnp.asarray(np.asarray(grid.W) / np.sqrt(d), dtype), grid.activation)
 
 
-def generate(grid: RFScoreGrid, key, n: int, *, t_max: float = 4.0, num_steps: int = 200,
-             method: str = "exponential", dtype=jnp.float32) -> np.ndarray:
+def generate(grid: RFScoreGrid, key: Key[Array, ""], n: int, *, t_max: float = 4.0, num_steps: int = 200,
+             method: str = "exponential", dtype: DTypeLike = jnp.float32) -> Float[np.ndarray, "n d"]:
     """n samples of the backward SDE from t_max down to the smallest trained time, with the RF scores."""
     from .sampling import backward_sde, geometric_grid
 
@@ -115,7 +119,7 @@ def generate(grid: RFScoreGrid, key, n: int, *, t_max: float = 4.0, num_steps: i
     return np.asarray(out.x)
 
 
-def memorization(samples, problem, **kwargs) -> MemorizationReport:
+def memorization(samples: Float[ArrayLike, "m d"], problem: FiniteProblem, **kwargs) -> MemorizationReport:
     """Per-class memorisation of ``samples`` against the training set of ``problem`` (d₁/d₂ < 1/3)."""
     return memorization_report(samples, np.asarray(problem.x0), np.asarray(problem.labels),
                                problem.mixture.num_classes, **kwargs)

@@ -50,7 +50,7 @@ fast (small t). Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -58,6 +58,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.mixture import GaussianMixture
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
 
 __all__ = [
     "ScoreFn",
@@ -83,7 +86,7 @@ class SampleResult(NamedTuple):
     observed: Any
 
 
-def geometric_grid(t_max: float, t_min: float, num_steps: int) -> np.ndarray:
+def geometric_grid(t_max: float, t_min: float, num_steps: int) -> Float[np.ndarray, "N+1"]:
     """Decreasing geometric grid ``t_k = T (t_min/T)^{k/N}``, k = 0..N (float64, shape (N+1,))."""
     if not (np.isfinite(t_max) and t_max > 0):
         raise ValueError(f"t_max must be a positive finite time, got {t_max}")
@@ -121,7 +124,7 @@ def _mixture_arrays(mixture: GaussianMixture, centroids) -> _MixtureArrays:
     cov0 = np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64)
     # Copy into JAX-owned buffers: XLA then never reads from (unpadded) NumPy memory.
     # (A NumPy-backed closure constant coincided with sporadic Eigen segfaults in long CPU runs.)
-    ftype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    ftype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 when x64 is off
     return _MixtureArrays(*(jnp.array(a, dtype=ftype) for a in (log_prop, cov0, mu)))
 
 
@@ -178,7 +181,7 @@ class MixturePosterior(eqx.Module):
                                   axis=-1)
 
 
-def mixture_score_fn(mixture: GaussianMixture, centroids) -> MixtureScore:
+def mixture_score_fn(mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"]) -> MixtureScore:
     """Exact score ``∇ log p_t(x) = Σ_c P(c|x)(−C_c⁻¹(x − m_c))`` of the noised mixture, as ``score_fn(x, t)``.
 
     The posterior is a softmax of logits (log-sum-exp stable); equals :func:`rfdiff.mixture_score`. Returns a
@@ -187,7 +190,7 @@ def mixture_score_fn(mixture: GaussianMixture, centroids) -> MixtureScore:
     return MixtureScore(_mixture_arrays(mixture, centroids))
 
 
-def posterior_observer(mixture: GaussianMixture, centroids) -> MixturePosterior:
+def posterior_observer(mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"]) -> MixturePosterior:
     """``observe(x, t) -> log P(c | x_t)`` of shape (n, K) under the *true* mixture (used to classify
     trajectories of any sampler, learned scores included); a :class:`MixturePosterior` module."""
     return MixturePosterior(_mixture_arrays(mixture, centroids))
@@ -244,9 +247,10 @@ def _run(score_fn, key, x, ts, stochastic, method, observe):
                       jnp.asarray(ts[1:], dt), stochastic=stochastic, method=method, observe=observe)
 
 
-def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int | None = None,
-                 d: int | None = None, method: str = "euler", observe: Callable | None = None,
-                 dtype=jnp.float32) -> SampleResult:
+def backward_sde(score_fn: ScoreFn, key: Key[Array, ""], t_grid: Float[ArrayLike, "N+1"], *,
+                 x_T: Float[ArrayLike, "n d"] | None = None, n: int | None = None, d: int | None = None,
+                 method: str = "euler", observe: Callable | None = None,
+                 dtype: DTypeLike = jnp.float32) -> SampleResult:
     """Integrate the backward SDE ``−dx = [x + 2 s(x,t)]dt + √2 dW̄`` along the decreasing ``t_grid``.
 
     Args:
@@ -268,9 +272,10 @@ def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int 
     return _run(score_fn, key, x, ts, True, method, observe)
 
 
-def probability_flow_ode(score_fn: ScoreFn, t_grid, *, x_T=None, key: jax.Array | None = None,
+def probability_flow_ode(score_fn: ScoreFn, t_grid: Float[ArrayLike, "N+1"], *,
+                         x_T: Float[ArrayLike, "n d"] | None = None, key: Key[Array, ""] | None = None,
                          n: int | None = None, d: int | None = None, method: str = "euler",
-                         observe: Callable | None = None, dtype=jnp.float32) -> SampleResult:
+                         observe: Callable | None = None, dtype: DTypeLike = jnp.float32) -> SampleResult:
     """Integrate the probability-flow ODE ``−dx = [x + s(x,t)]dt`` (deterministic given ``x_T``).
 
     Same arguments as :func:`backward_sde`; ``key`` is needed only to draw ``x_T`` when it is not given.
