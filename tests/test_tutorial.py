@@ -4,8 +4,10 @@ It runs as a user runs it: in a fresh working directory, under JAX's default pro
 strict dtype/rank promotion is the library's own discipline, not something a notebook reader sets). Beyond
 running, two of its numbers are checked against each other: the phase-diagram point at the tutorial's mixture
 equals the window computed directly (same theory through ``timescale_fn`` with 64 coefficient nodes vs
-``theory_curves`` with 128: measured difference 7.5e-6 decades; tolerance 1e-4), and the simulation's logged τ grid
-ends at steps·lr.
+``theory_curves`` with 128: measured difference 7.5e-6 decades; tolerance 1e-4); the simulation's logged τ grid
+ends at steps·lr; and its logged per-class train errors agree with the closed-form GD curves within 0.2 (the
+logged loss is an estimate from 64 noise draws per training point, and ε divides it by S_c = Δ/Γ_c², ≈ 0.005
+for class 2: measured max difference 0.13 with these seeds, 2.7 with one draw per point).
 """
 
 import runpy
@@ -30,4 +32,4 @@ def test_tutorial_runs(tmp_path, monkeypatch):
     assert abs(float(ns["width"][1, 2]) - float(ns["w"].width_decades)) < 1e-4
     assert np.all(np.isfinite(ns["width"]))
     assert np.isclose(float(ns["log"].tau[-1]), 400 * ns["lr"], rtol=1e-12)
-    assert np.all(np.isfinite(np.asarray(ns["log"].eps_train)))
+    assert np.max(np.abs(ns["sim"] - ns["closed"])) < 0.2

@@ -26,8 +26,8 @@ and :func:`rfdiff.simulate.generation.rf_score_fn` return such modules — is th
 *structure and shapes*: a new readout ``A`` or new centroids of the same shapes reuse the compiled program,
 and the arrays are not baked into it as constants. A plain Python callable (a closure) still works, but is
 hashed by identity: every new closure recompiles and the arrays it captures become program constants (the
-slow path; ~1.5 s per new score at d = 64 on a 2-core CPU instead of milliseconds, see
-``benchmarks/results/sampling.md``). Write your own score as a module to get the fast path::
+slow path: 1.5–3.6 s per new score at d = 64 (n = 500, 200 steps) on a shared 2-core CPU against 0.1–0.2 s
+for a module, see ``benchmarks/results/sampling.md``). Write your own score as a module to get the fast path::
 
     class LinearScore(eqx.Module):
         M: jax.Array                     # (d, d)
