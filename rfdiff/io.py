@@ -22,9 +22,12 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import ArrayLike
 
 
 __all__ = [
@@ -149,7 +152,7 @@ def changed_inputs(stored: Mapping[str, str] | None, new: Mapping[str, str]) -> 
 
 
 # ---------------------------------------------------------------------------------------------- atomic
-def atomic_write_bytes(path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +174,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path, text: str) -> Path:
+def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
@@ -187,7 +190,7 @@ def _jsonable(x):
     return x
 
 
-def save_result(path, arrays: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> Path:
+def save_result(path: str | Path, arrays: Mapping[str, ArrayLike], attrs: Mapping[str, Any] | None = None) -> Path:
     """Save named arrays and JSON-able ``attrs`` (dims, coords, spec, provenance) to ``path`` (.npz), atomically.
 
     Convention for labelled arrays: ``attrs["dims"][name]`` lists the dimension names of array ``name`` and
@@ -202,7 +205,7 @@ def save_result(path, arrays: Mapping[str, Any], attrs: Mapping[str, Any] | None
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def load_result(path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_result(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Inverse of :func:`save_result`: returns (arrays, attrs).
 
     A missing file raises ``FileNotFoundError``; a corrupt, truncated or foreign file raises

@@ -21,6 +21,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 import weakref
@@ -30,6 +32,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .io import changed_inputs, content_key, key_digests, load_result, save_result
+
+if TYPE_CHECKING:  # annotations only; no runtime import
+    from typing import Any
 
 __all__ = ["phase_diagram", "merge_shards", "shard_range"]
 
@@ -188,7 +193,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     return results
 
 
-def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None):
+def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Merge shard files of one :func:`phase_diagram` into grid-shaped labelled arrays (checks coverage).
 
     Returns ``(arrays, attrs)`` like :func:`rfdiff.io.load_result`; writes them to ``out`` if given.

@@ -31,6 +31,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,6 +41,9 @@ import numpy as np
 from ..precision import float64
 from ..model.activations import get_activation
 from ..model.diffusion import class_score, delta as delta_t, forward_sample, mixture_score, noised_variances
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float, Int
 
 __all__ = ["ClosedForm", "closed_form", "finite_curves", "iterate_gd", "quadratic_loss", "FiniteCurves",
            "fresh_noise_excess"]
@@ -118,7 +123,8 @@ def _evaluate(lam, P, b, taus, kind, step):
 
 
 @float64
-def closed_form(U, V, U_X, V_X, *, delta, d: int) -> ClosedForm:
+def closed_form(U: Float[ArrayLike, "p p"], V: Float[ArrayLike, "p d"], U_X: Float[ArrayLike, "X p p"],
+                V_X: Float[ArrayLike, "X p d"], *, delta: float | Float[Array, ""], d: int) -> ClosedForm:
     """Eigendecompose U (p, p) once and project the loss pairs (U_X (X, p, p), V_X (X, p, d)).
 
     ``delta`` = Δ_t enters only through the time unit (A's prefactor √(p/Δ) cancels in the losses); it is kept
@@ -143,7 +149,8 @@ def closed_form(U, V, U_X, V_X, *, delta, d: int) -> ClosedForm:
     return ClosedForm(lam=lam, P=P, b=b)
 
 
-def quadratic_loss(A, U_X, V_X, *, delta, p: int, d: int):
+def quadratic_loss(A: Float[ArrayLike, "*batch d p"], U_X: Float[ArrayLike, "p p"], V_X: Float[ArrayLike, "p d"], *,
+                   delta: float | Float[ArrayLike, ""], p: int, d: int) -> Float[Array, "*batch"]:
     """L_X(A) = 1 + Δ/(pd) Tr(A U_X Aᵀ) + 2√Δ/(d√p) Tr(A V_X) for A (..., d, p) (the model's DSM loss)."""
     quad = jnp.einsum("...ik,kl,...il->...", A, U_X, A)
     lin = jnp.einsum("...ik,ki->...", A, V_X)
@@ -151,7 +158,8 @@ def quadratic_loss(A, U_X, V_X, *, delta, p: int, d: int):
 
 
 @float64
-def iterate_gd(U, V, eta: float, steps, *, delta, p: int):
+def iterate_gd(U: Float[ArrayLike, "p p"], V: Float[ArrayLike, "p d"], eta: float, steps: Int[ArrayLike, "S"], *,
+               delta: float | Float[ArrayLike, ""], p: int) -> Float[Array, "S d p"]:
     """Full-batch GD on the exact (noise-averaged) loss, A_{k+1} = A_k − η(A_k U + √(p/Δ) Vᵀ), A_0 = 0.
 
     This is −η (pd/2Δ) ∇L, i.e. step η in τ units. ``steps`` (sorted ints) are the iterations at which A is
@@ -263,7 +271,8 @@ def _mixture_cross_moments(problem, n_mc: int, seed: int):
 
 
 @float64
-def fresh_noise_excess(U, U_X, U_noise, lr: float, n: int, m: int, steps):
+def fresh_noise_excess(U: Float[ArrayLike, "p p"], U_X: Float[ArrayLike, "X p p"], U_noise: Float[ArrayLike, "p p"],
+                       lr: float, n: int, m: int, steps: Int[ArrayLike, "S"]) -> Float[Array, "X S"]:
     """Predicted excess of E L_X over the noise-averaged GD curve after ``steps`` fresh-noise GD steps.
 
     Linear-noise estimate (``theory_notes/06_simulation.md`` §2): with gradient noise of row covariance

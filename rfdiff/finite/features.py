@@ -15,7 +15,7 @@ with φ = σ(W x_t/√d) and â_i = (1/n) Σ_ν E_ξ σ'(h_i^ν).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -26,6 +26,9 @@ from ..precision import float64
 from ..model.activations import derivative_moments, gaussian_expectation, ge_coefficients, get_activation
 from ..model.mixture import GaussianMixture
 from ..model.rf import RFModel
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float, Key
 
 __all__ = [
     "FiniteProblem",
@@ -68,7 +71,7 @@ class FiniteProblem(eqx.Module):
 
 
 @float64
-def realise(key, mixture: GaussianMixture, model: RFModel, d: int) -> FiniteProblem:
+def realise(key: Key[Array, ""], mixture: GaussianMixture, model: RFModel, d: int) -> FiniteProblem:
     """Sample W ~ N(0,1)^{p×d}, centroids with Gram d·M, and n = round(ψ_n d) training points (n_c = π_c n).
 
     Example::
@@ -198,7 +201,8 @@ def _chunk_size(p, n_nodes, budget=2.5e7):
 
 @float64
 def train_moments(problem: FiniteProblem, method: str = "exact", *, per_class: bool = True,
-                  k_max: int | None = None, n_noise: int = 64, n_nodes: int = 96, key=None) -> FeatureMoments:
+                  k_max: int | None = None, n_noise: int = 64, n_nodes: int = 96,
+                  key: Key[Array, ""] | None = None) -> FeatureMoments:
     """Noise-averaged moments U, V of the training set, per class (see :class:`FeatureMoments`).
 
     ``method``:
@@ -331,7 +335,9 @@ def population_moments(problem: FiniteProblem, *, k_max: int | None = None, n_no
     return jnp.stack(Us), jnp.stack(Vs)
 
 
-def loss_from_moments(A, U_X, V_X, t, p: int, d: int):
+def loss_from_moments(A: Float[Array | np.ndarray, "d p"], U_X: Float[Array | np.ndarray, "p p"],
+                      V_X: Float[Array | np.ndarray, "p d"], t: float | Float[Array, ""], p: int,
+                      d: int) -> Float[Array, ""]:
     """DSM loss 1 + Δ/(pd) Tr(A U_X Aᵀ) + 2√Δ/(d√p) Tr(A V_X) for A (d, p), U_X (p, p), V_X (p, d)."""
     dlt = -jnp.expm1(-2 * jnp.asarray(t))
     return 1 + dlt / (p * d) * jnp.sum((A @ U_X) * A) + 2 * jnp.sqrt(dlt) / (d * jnp.sqrt(p)) * jnp.sum(A * V_X.T)

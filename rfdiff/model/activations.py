@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,10 @@ import jax.scipy.special as jss
 import numpy as np
 
 from ..precision import float64
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float
+    from .mixture import GaussianMixture
 
 __all__ = [
     "Activation",
@@ -127,7 +131,8 @@ def _gauss_nodes(mean, std, kinks, n_nodes, presorted=False):
 
 
 @float64
-def gaussian_expectation(fn, mean, std, *, kinks=(), n_nodes: int = 200):
+def gaussian_expectation(fn: Callable, mean: Float[ArrayLike, "*b"], std: Float[ArrayLike, "*b"], *,
+                         kinks: tuple = (), n_nodes: int = 200) -> Float[Array, "*b"]:
     """E f(mean + std·g) for g ~ N(0, 1), broadcasting over ``mean`` and ``std`` (float64)."""
     g, w = _gauss_nodes(mean, std, kinks, n_nodes)
     h = jnp.asarray(mean, jnp.float64)[..., None] + jnp.asarray(std, jnp.float64)[..., None] * g
@@ -135,7 +140,8 @@ def gaussian_expectation(fn, mean, std, *, kinks=(), n_nodes: int = 200):
 
 
 @float64
-def derivative_moments(activation, mean, std, k_max: int, *, n_nodes: int = 200):
+def derivative_moments(activation: str | Callable | Activation, mean: Float[ArrayLike, "*b"],
+                       std: Float[ArrayLike, "*b"], k_max: int, *, n_nodes: int = 200) -> Float[Array, "*b k"]:
     """E σ^{(k)}(mean + std·g) for k = 0..k_max, shape (..., k_max + 1), via s^{-k} E[σ He_k(g)].
 
     Valid for any σ of polynomial growth (ReLU included) as long as ``std > 0``.
@@ -187,7 +193,9 @@ def _coefficient_nodes(act: Activation, mean, std, n_nodes: int):
 
 
 @float64
-def ge_coefficients(activation, shift, data_var, noise_var, *, n_nodes: int = 128) -> GECoefficients:
+def ge_coefficients(activation: str | Callable | Activation, shift: Float[ArrayLike, "*b"],
+                    data_var: Float[ArrayLike, "*b"], noise_var: Float[ArrayLike, "*b"], *,
+                    n_nodes: int = 128) -> GECoefficients:
     """Coefficients (μ0, a, v², s², Eσ²) for ``h = shift + c_x u + s_n η``, ``c_x² = data_var``,
     ``s_n² = noise_var`` (see module docstring). Broadcasts over all three arguments; float64.
 
@@ -237,7 +245,9 @@ def ge_coefficients(activation, shift, data_var, noise_var, *, n_nodes: int = 12
 
 
 @float64
-def class_coefficients(activation, mixture, t, shifts=0.0, *, n_nodes: int = 128) -> GECoefficients:
+def class_coefficients(activation: str | Callable | Activation, mixture: GaussianMixture,
+                       t: float | Float[ArrayLike, ""], shifts: float | Float[ArrayLike, "*b K"] = 0.0, *,
+                       n_nodes: int = 128) -> GECoefficients:
     """Coefficients of every class at diffusion time ``t``; ``shifts`` broadcast against the class axis.
 
     The data variance of class c is ``c_x² = e^{-2t} Tr Cov_c/d`` and the noise variance ``Δ_t``. With

@@ -25,10 +25,16 @@ Reference: Biroli, Bonnaire, de Bortoli, Mézard (2024), *Dynamical regimes of d
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 
 from .mixture import GaussianMixture
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    import numpy as np
+    from jaxtyping import Array, ArrayLike, Float, Key
 
 __all__ = [
     "delta",
@@ -40,17 +46,18 @@ __all__ = [
 ]
 
 
-def delta(t):
+def delta(t: float | Float[Array, "*b"]) -> Float[Array, "*b"]:
     """Δ_t = 1 − e^{-2t} (accurate for small t via ``expm1``)."""
     return -jnp.expm1(-2.0 * jnp.asarray(t))
 
 
-def noised_variances(mixture: GaussianMixture, t):
+def noised_variances(mixture: GaussianMixture, t: float | Float[Array, ""]) -> Float[Array, "K"]:
     """Γ_c² = e^{-2t} σ_c² + Δ_t for each class, shape (K,) (uses the total class variance Tr Cov_c/d)."""
     return jnp.exp(-2.0 * t) * mixture.class_variance + delta(t)
 
 
-def forward_sample(key, x0, t):
+def forward_sample(key: Key[Array, ""], x0: Float[Array, "n d"],
+                   t: float | Float[Array, ""]) -> tuple[Float[Array, "n d"], Float[Array, "n d"]]:
     """Draw ``x_t = e^{-t} x0 + √Δ_t ξ`` for every row of ``x0`` (shape (n, d)); returns (x_t, ξ)."""
     xi = jax.random.normal(key, x0.shape, dtype=x0.dtype)
     return jnp.exp(-t) * x0 + jnp.sqrt(delta(t)) * xi, xi
@@ -66,7 +73,8 @@ def _lead(a, x):
     return a.reshape((1,) * (x.ndim - 1) + a.shape)
 
 
-def class_log_posterior(x, t, mixture: GaussianMixture, centroids):
+def class_log_posterior(x: Float[Array, "*b d"], t: float | Float[Array, ""], mixture: GaussianMixture,
+                        centroids: Float[Array | np.ndarray, "K d"]) -> Float[Array, "*b K"]:
     """log P(c | x_t = x) for x of shape (..., d); returns (..., K). Exact for the noised mixture."""
     d = x.shape[-1]
     cdiag = _lead(_class_cov_diag(mixture, d, t), x)  # (..., K, d)
@@ -77,14 +85,16 @@ def class_log_posterior(x, t, mixture: GaussianMixture, centroids):
     return jax.nn.log_softmax(logits, axis=-1)
 
 
-def class_score(x, t, mixture: GaussianMixture, centroids, c):
+def class_score(x: Float[Array, "*b d"], t: float | Float[Array, ""], mixture: GaussianMixture,
+                centroids: Float[Array | np.ndarray, "K d"], c: int) -> Float[Array, "*b d"]:
     """Score of class c alone, −C_c^{-1}(x − m_c), for x of shape (..., d)."""
     d = x.shape[-1]
     cdiag = _lead(_class_cov_diag(mixture, d, t)[c][None, :], x)[..., 0, :]
     return -(x - _lead(jnp.exp(-t) * centroids[c][None, :], x)[..., 0, :]) / cdiag
 
 
-def mixture_score(x, t, mixture: GaussianMixture, centroids):
+def mixture_score(x: Float[Array, "*b d"], t: float | Float[Array, ""], mixture: GaussianMixture,
+                  centroids: Float[Array | np.ndarray, "K d"]) -> Float[Array, "*b d"]:
     """Exact score ∇ log p_t(x) of the noised mixture for x of shape (..., d)."""
     d = x.shape[-1]
     cdiag = _lead(_class_cov_diag(mixture, d, t), x)  # (..., K, d)

@@ -28,6 +28,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -36,6 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..precision import float64
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import ArrayLike, Float, Int
 
 __all__ = [
     "GaussianMixture",
@@ -250,7 +255,7 @@ class GaussianMixture(eqx.Module):
         return x.astype(dtype), labels
 
 
-def class_counts(proportions, n: int) -> np.ndarray:
+def class_counts(proportions: Float[ArrayLike, "K"], n: int) -> Int[np.ndarray, "K"]:
     """Integer class counts summing to ``n`` closest to ``π n`` (largest-remainder rounding)."""
     p = np.asarray(proportions, dtype=np.float64)
     raw = p * n
@@ -260,7 +265,7 @@ def class_counts(proportions, n: int) -> np.ndarray:
     return counts
 
 
-def proportions_step(num_classes: int, minority_fraction: float, num_minority: int = 1) -> np.ndarray:
+def proportions_step(num_classes: int, minority_fraction: float, num_minority: int = 1) -> Float[np.ndarray, "K"]:
     """Step imbalance profile: the last ``num_minority`` classes share ``minority_fraction`` of the data.
 
     Minority classes get ``minority_fraction / num_minority`` each, the others the rest equally.
@@ -273,7 +278,7 @@ def proportions_step(num_classes: int, minority_fraction: float, num_minority: i
     return np.array([(1 - minority_fraction) / k_maj] * k_maj + [minority_fraction / num_minority] * num_minority)
 
 
-def proportions_long_tail(num_classes: int, imbalance_ratio: float) -> np.ndarray:
+def proportions_long_tail(num_classes: int, imbalance_ratio: float) -> Float[np.ndarray, "K"]:
     """Exponential long-tail profile n_c = n_max ρ^{-c/(K-1)} (Cui et al. 2019), normalised to sum 1.
 
     ``imbalance_ratio`` ρ = n_max / n_min ≥ 1.

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,9 @@ import numpy as np
 
 from ..precision import float64, x64
 from ..io import content_key, load_result, save_result
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from ..finite.features import FeatureMoments, FiniteProblem
 
 __all__ = [
     "Theory", "prepare_theory", "compare_timescales", "theory_file", "load_curves", "write_comparison",
@@ -40,7 +43,8 @@ class Theory(NamedTuple):
     lam_max: float
 
 
-def prepare_theory(problem, *, moments=None, cache=None, k_max: int | None = None) -> Theory:
+def prepare_theory(problem: FiniteProblem, *, moments: FeatureMoments | None = None, cache: str | Path | None = None,
+                   k_max: int | None = None) -> Theory:
     """Exact moments (``rfdiff.features``) and the closed form (``rfdiff.dynamics``) of ``problem``.
 
     ``cache`` (a directory): the projected spectral data are stored in ``<cache>/theory_<key>.npz`` and reused
@@ -83,7 +87,7 @@ def _eval(theory: Theory, taus, step):
     return {k: np.asarray(v) for k, v in out.items()}, np.asarray(inf)
 
 
-def theory_file(path, theory: Theory, lr: float, steps: int, num: int = 400) -> Path:
+def theory_file(path: str | Path, theory: Theory, lr: float, steps: int, num: int = 400) -> Path:
     """Write the closed-form GD curves (step ``lr``) on ``num`` log-spaced step counts up to ``steps``."""
     ks = np.unique(np.round(np.geomspace(1, steps, num)))
     cur, inf = _eval(theory, ks * lr, lr)
@@ -93,7 +97,7 @@ def theory_file(path, theory: Theory, lr: float, steps: int, num: int = 400) -> 
                                  "eps_train_inf": ["class"], "tau": ["tau"]}, "kind": "gd", "step": lr})
 
 
-def load_curves(path, source: str | None = None) -> dict:
+def load_curves(path: str | Path, source: str | None = None) -> dict:
     """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None}.
 
     Accepts a simulation TrainLog, a file of :func:`theory_file`, or the output of ``rfdiff curves`` (arrays
@@ -169,7 +173,7 @@ def compare_timescales(theory, sim, *, num: int = 400) -> dict:
             "max_dev_train": float(np.max(np.abs(on_sim["eps_train"] - sim["eps_train"])))}
 
 
-def write_comparison(outdir, cmp: dict, title: str = "") -> list[Path]:
+def write_comparison(outdir: str | Path, cmp: dict, title: str = "") -> list[Path]:
     """Markdown table (``comparison.md``), labelled arrays (``comparison.npz``) and a figure (``comparison.png``)."""
     from ..io import atomic_write_text
     from ..plots import plot_comparison

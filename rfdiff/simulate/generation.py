@@ -26,7 +26,7 @@ With a :class:`rfdiff.finite.features.FiniteProblem` ``problem``, the real use i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import equinox as eqx
 import jax
@@ -37,7 +37,11 @@ from ..model.activations import get_activation
 from .metrics import MemorizationReport, memorization_report
 from ..precision import x64
 
-__all__ = ["RFScoreGrid", "train_time_grid", "rf_score_fn", "generate", "memorization"]
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
+    from ..finite.features import FiniteProblem
+
+__all__ = ["RFScoreGrid", "RFScore", "train_time_grid", "rf_score_fn", "generate", "memorization"]
 
 
 class RFScoreGrid(NamedTuple):
@@ -49,7 +53,7 @@ class RFScoreGrid(NamedTuple):
     activation: str
 
 
-def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = False,
+def train_time_grid(problem: FiniteProblem, times: Float[ArrayLike, "J"], config_fn: Callable, *, progress: bool = False,
                     moments_kwargs: dict | None = None) -> RFScoreGrid:
     """Train one RF readout per time in ``times`` on ``problem`` (its W and training set; its own t ignored).
 
@@ -74,24 +78,36 @@ def train_time_grid(problem, times, config_fn: Callable, *, progress: bool = Fal
     return RFScoreGrid(times, np.stack(As), np.asarray(problem.W), problem.model.activation)
 
 
-def rf_score_fn(grid: RFScoreGrid, dtype=jnp.float32):
-    """``score_fn(x (n, d), t) -> (n, d)`` using the model nearest in log t (jax-traceable, for the samplers)."""
-    act = get_activation(grid.activation).fn
-    logt = jnp.asarray(np.log(grid.times), dtype)
-    A = jnp.asarray(grid.A, dtype)
-    p, d = grid.W.shape
-    wt = jnp.asarray(grid.W / np.sqrt(d), dtype)
-    inv_sqrt_p = jnp.asarray(1.0 / np.sqrt(p), dtype)
+class RFScore(eqx.Module):
+    """RF score ``s(x, t) = A_j σ(W x/√d)/√p`` with the readout ``A_j`` of the time nearest ``t`` in log t.
 
-    def score(x, t):
-        j = jnp.argmin(jnp.abs(logt - jnp.log(jnp.asarray(t, dtype))))
-        return act(x @ wt.T) @ A[j].T * inv_sqrt_p
+    ``x`` (n, d), ``t`` scalar → (n, d). Fields: ``logt`` (J,) log training times, ``A`` (J, d, p), ``wt``
+    (p, d) = W/√d, ``activation`` (static name). An equinox module: the samplers trace its arrays, so a new
+    readout of the same shapes does not recompile (:mod:`rfdiff.simulate.sampling`). Build with
+    :func:`rf_score_fn`.
+    """
 
-    return score
+    logt: jax.Array
+    A: jax.Array
+    wt: jax.Array
+    activation: str | Callable = eqx.field(static=True)
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        dt = self.logt.dtype
+        j = jnp.argmin(jnp.abs(self.logt - jnp.log(jnp.asarray(t, dt))))
+        p = self.A.shape[-1]
+        return get_activation(self.activation).fn(x @ self.wt.T) @ self.A[j].T * jnp.asarray(1.0 / np.sqrt(p), dt)
 
 
-def generate(grid: RFScoreGrid, key, n: int, *, t_max: float = 4.0, num_steps: int = 200,
-             method: str = "exponential", dtype=jnp.float32) -> np.ndarray:
+def rf_score_fn(grid: RFScoreGrid, dtype: DTypeLike = jnp.float32) -> RFScore:
+    """``score_fn(x (n, d), t) -> (n, d)`` using the model nearest in log t (an :class:`RFScore` module)."""
+    d = grid.W.shape[1]
+    return RFScore(jnp.asarray(np.log(grid.times), dtype), jnp.asarray(grid.A, dtype),
+                   jnp.asarray(np.asarray(grid.W) / np.sqrt(d), dtype), grid.activation)
+
+
+def generate(grid: RFScoreGrid, key: Key[Array, ""], n: int, *, t_max: float = 4.0, num_steps: int = 200,
+             method: str = "exponential", dtype: DTypeLike = jnp.float32) -> Float[np.ndarray, "n d"]:
     """n samples of the backward SDE from t_max down to the smallest trained time, with the RF scores."""
     from .sampling import backward_sde, geometric_grid
 
@@ -103,7 +119,7 @@ def generate(grid: RFScoreGrid, key, n: int, *, t_max: float = 4.0, num_steps: i
     return np.asarray(out.x)
 
 
-def memorization(samples, problem, **kwargs) -> MemorizationReport:
+def memorization(samples: Float[ArrayLike, "m d"], problem: FiniteProblem, **kwargs) -> MemorizationReport:
     """Per-class memorisation of ``samples`` against the training set of ``problem`` (d₁/d₂ < 1/3)."""
     return memorization_report(samples, np.asarray(problem.x0), np.asarray(problem.labels),
                                problem.mixture.num_classes, **kwargs)

@@ -22,16 +22,20 @@ Example::
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float, Int
 
 __all__ = ["nearest_two", "binomial_interval", "MemorizationReport", "memorization_report", "MEMORIZATION_RATIO"]
 
 MEMORIZATION_RATIO = 1.0 / 3.0
 
 
-def nearest_two(samples, train, chunk: int = 1024):
+def nearest_two(samples: Float[Array | np.ndarray, "m D"], train: Float[Array | np.ndarray, "n D"], chunk: int = 1024
+                ) -> tuple[Float[np.ndarray, "m"], Float[np.ndarray, "m"], Int[np.ndarray, "m"]]:
     """Distances to the nearest and second-nearest training points and the nearest index.
 
     ``samples`` (m, D), ``train`` (n ≥ 2, D), any float dtype (computed in float64, chunked over samples to
@@ -61,7 +65,8 @@ def nearest_two(samples, train, chunk: int = 1024):
     return d1, d2, i1
 
 
-def binomial_interval(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def binomial_interval(k: Int[ArrayLike, "*b"], n: Int[ArrayLike, "*b"], level: float = 0.95
+                      ) -> tuple[Float[np.ndarray, "*b"], Float[np.ndarray, "*b"]]:
     """Two-sided Clopper–Pearson ("exact") confidence interval for a binomial proportion k/n.
 
     With α = 1 − level and B(q; a, b) the q-quantile of the Beta(a, b) distribution::
@@ -116,7 +121,8 @@ class MemorizationReport(NamedTuple):
     assigned_class: np.ndarray  # (m,) int, label of the nearest training point
 
 
-def memorization_report(samples, train, train_labels, num_classes: int, *, ratio: float = MEMORIZATION_RATIO,
+def memorization_report(samples: Float[ArrayLike, "m D"], train: Float[ArrayLike, "n D"],
+                        train_labels: Int[ArrayLike, "n"], num_classes: int, *, ratio: float = MEMORIZATION_RATIO,
                         level: float = 0.95) -> MemorizationReport:
     """Per-class memorisation fraction of generated ``samples`` against the training set.
 

@@ -19,6 +19,21 @@ with ``s = ∇ log p_t``. One step from ``t_k`` to ``t_{k+1} = t_k − h`` (``h 
 It must be JAX-traceable: it is called inside ``lax.scan`` under ``jit``. :func:`mixture_score_fn` builds
 the exact score of a Gaussian mixture (stable log-sum-exp / softmax form from :mod:`rfdiff.model.diffusion`).
 
+**Fast path: score modules.** The samplers are compiled by :func:`equinox.filter_jit`, which splits the
+score (and the observer) into its arrays, passed as traced arguments, and the rest, hashed as static. A score
+given as an :class:`equinox.Module` with array fields — :func:`mixture_score_fn`, :func:`posterior_observer`
+and :func:`rfdiff.simulate.generation.rf_score_fn` return such modules — is therefore compiled once per
+*structure and shapes*: a new readout ``A`` or new centroids of the same shapes reuse the compiled program,
+and the arrays are not baked into it as constants. A plain Python callable (a closure) still works, but is
+hashed by identity: every new closure recompiles and the arrays it captures become program constants (the
+slow path: 1.5–3.6 s per new score at d = 64 (n = 500, 200 steps) on a shared 2-core CPU against 0.1–0.2 s
+for a module, see ``benchmarks/results/sampling.md``). Write your own score as a module to get the fast path::
+
+    class LinearScore(eqx.Module):
+        M: jax.Array                     # (d, d)
+        def __call__(self, x, t):
+            return -x @ self.M.T
+
 Time grids are geometric from ``T`` to ``t_min`` (:func:`geometric_grid`), dense where the score changes
 fast (small t). Example::
 
@@ -34,19 +49,24 @@ fast (small t). Example::
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..model.mixture import GaussianMixture
 
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
+
 __all__ = [
     "ScoreFn",
     "SampleResult",
+    "MixtureScore",
+    "MixturePosterior",
     "geometric_grid",
     "mixture_score_fn",
     "posterior_observer",
@@ -66,7 +86,7 @@ class SampleResult(NamedTuple):
     observed: Any
 
 
-def geometric_grid(t_max: float, t_min: float, num_steps: int) -> np.ndarray:
+def geometric_grid(t_max: float, t_min: float, num_steps: int) -> Float[np.ndarray, "N+1"]:
     """Decreasing geometric grid ``t_k = T (t_min/T)^{k/N}``, k = 0..N (float64, shape (N+1,))."""
     if not (np.isfinite(t_max) and t_max > 0):
         raise ValueError(f"t_max must be a positive finite time, got {t_max}")
@@ -95,16 +115,16 @@ class _MixtureArrays(NamedTuple):
 
 
 def _mixture_arrays(mixture: GaussianMixture, centroids) -> _MixtureArrays:
-    # Concrete arrays captured by the closures (cast to the state dtype inside the trace).
+    # Concrete arrays held by the score/observer modules (cast to the state dtype inside the trace).
     mu = np.asarray(centroids, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] != mixture.num_classes:
         raise ValueError(f"centroids must have shape (K={mixture.num_classes}, d), got {mu.shape}")
     with np.errstate(divide="ignore"):
         log_prop = np.log(np.asarray(mixture.proportions, dtype=np.float64))
     cov0 = np.asarray(mixture.covariance_diagonal(mu.shape[1]), np.float64)
-    # Copy into JAX-owned buffers: XLA then never reads from (unpadded) NumPy memory captured by the closure.
+    # Copy into JAX-owned buffers: XLA then never reads from (unpadded) NumPy memory.
     # (A NumPy-backed closure constant coincided with sporadic Eigen segfaults in long CPU runs.)
-    ftype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    ftype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 when x64 is off
     return _MixtureArrays(*(jnp.array(a, dtype=ftype) for a in (log_prop, cov0, mu)))
 
 
@@ -134,30 +154,46 @@ def _mix_rows(post, rows):
     return sum(post[:, c][:, None] * rows[c][None, :] for c in range(rows.shape[0]))
 
 
-def mixture_score_fn(mixture: GaussianMixture, centroids) -> ScoreFn:
-    """Exact score ``∇ log p_t(x) = Σ_c P(c|x)(−C_c⁻¹(x − m_c))`` of the noised mixture, as ``score_fn(x, t)``.
+class MixtureScore(eqx.Module):
+    """Exact score ``∇ log p_t(x) = Σ_c P(c|x)(−C_c⁻¹(x − m_c))`` of the noised mixture, ``score(x, t)``.
 
-    The posterior is a softmax of logits (log-sum-exp stable); equals :func:`rfdiff.mixture_score`.
+    ``x`` (n, d), ``t`` scalar → (n, d). An equinox module: its arrays (log π (K,), class covariance
+    diagonals at t = 0 (K, d), centroids (K, d)) are traced arguments of the samplers, not constants.
+    Build it with :func:`mixture_score_fn`.
     """
-    arr = _mixture_arrays(mixture, centroids)
 
-    def score(x, t):
-        logits, prec, mp = _logits_and_precisions(arr, x, t.astype(x.dtype))
+    arrays: _MixtureArrays
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        logits, prec, mp = _logits_and_precisions(self.arrays, x, jnp.asarray(t).astype(x.dtype))
         post = jax.nn.softmax(logits, axis=-1)  # (n, K)
         return -x * _mix_rows(post, prec) + _mix_rows(post, mp)
 
-    return score
+
+class MixturePosterior(eqx.Module):
+    """``observe(x, t) -> log P(c | x_t)`` (n, K) under the mixture; an equinox module like
+    :class:`MixtureScore`. Build it with :func:`posterior_observer`."""
+
+    arrays: _MixtureArrays
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        return jax.nn.log_softmax(_logits_and_precisions(self.arrays, x, jnp.asarray(t).astype(x.dtype))[0],
+                                  axis=-1)
 
 
-def posterior_observer(mixture: GaussianMixture, centroids) -> Callable:
+def mixture_score_fn(mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"]) -> MixtureScore:
+    """Exact score ``∇ log p_t(x) = Σ_c P(c|x)(−C_c⁻¹(x − m_c))`` of the noised mixture, as ``score_fn(x, t)``.
+
+    The posterior is a softmax of logits (log-sum-exp stable); equals :func:`rfdiff.mixture_score`. Returns a
+    :class:`MixtureScore` module: a new mixture or new centroids with the same (K, d) reuse the compiled sampler.
+    """
+    return MixtureScore(_mixture_arrays(mixture, centroids))
+
+
+def posterior_observer(mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"]) -> MixturePosterior:
     """``observe(x, t) -> log P(c | x_t)`` of shape (n, K) under the *true* mixture (used to classify
-    trajectories of any sampler, learned scores included)."""
-    arr = _mixture_arrays(mixture, centroids)
-
-    def observe(x, t):
-        return jax.nn.log_softmax(_logits_and_precisions(arr, x, t.astype(x.dtype))[0], axis=-1)
-
-    return observe
+    trajectories of any sampler, learned scores included); a :class:`MixturePosterior` module."""
+    return MixturePosterior(_mixture_arrays(mixture, centroids))
 
 
 def _check_method(method):
@@ -178,10 +214,12 @@ def _init(key, x_T, n, d, dtype):
     return jax.random.normal(k0, (int(n), int(d)), dtype=dtype), key
 
 
-@functools.partial(jax.jit, static_argnames=("score_fn", "stochastic", "method", "observe"))
+@eqx.filter_jit
 def _integrate(score_fn, key, x, t_now, h, t_next, *, stochastic: bool, method: str, observe):
     """Core loop: lax.scan over the steps. Times are traced arguments, so one compilation serves every grid
-    with the same number of steps (the score function, method and observer are static, hashed by identity)."""
+    with the same number of steps. ``filter_jit`` traces the array leaves of ``score_fn`` and ``observe``
+    (equinox modules: new arrays of the same shapes reuse the program) and hashes the rest (a plain
+    callable by identity; ``stochastic`` and ``method`` by value)."""
     keys = jax.random.split(key, h.shape[0])
     drift_mult = 2.0 if stochastic else 1.0
 
@@ -209,18 +247,22 @@ def _run(score_fn, key, x, ts, stochastic, method, observe):
                       jnp.asarray(ts[1:], dt), stochastic=stochastic, method=method, observe=observe)
 
 
-def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int | None = None,
-                 d: int | None = None, method: str = "euler", observe: Callable | None = None,
-                 dtype=jnp.float32) -> SampleResult:
+def backward_sde(score_fn: ScoreFn, key: Key[Array, ""], t_grid: Float[ArrayLike, "N+1"], *,
+                 x_T: Float[ArrayLike, "n d"] | None = None, n: int | None = None, d: int | None = None,
+                 method: str = "euler", observe: Callable | None = None,
+                 dtype: DTypeLike = jnp.float32) -> SampleResult:
     """Integrate the backward SDE ``−dx = [x + 2 s(x,t)]dt + √2 dW̄`` along the decreasing ``t_grid``.
 
     Args:
-      score_fn: ``score_fn(x (n,d), t scalar) -> (n,d)``, jax-traceable.
+      score_fn: ``score_fn(x (n,d), t scalar) -> (n,d)``, jax-traceable; an :class:`equinox.Module` (fast:
+        new arrays of the same shapes reuse the compiled program) or a plain callable (recompiled per
+        new callable).
       key: PRNG key (noise, and the initial state when ``x_T`` is not given).
       t_grid: strictly decreasing positive times ``T = t_0 > … > t_N`` (e.g. :func:`geometric_grid`).
       x_T: initial states (n, d); default n draws of N(0, I_d) in ``dtype``.
       method: ``"euler"`` (Euler–Maruyama) or ``"exponential"`` (see module docstring).
-      observe: optional ``observe(x, t) -> pytree`` recorded after every step (at ``t_grid[1:]``).
+      observe: optional ``observe(x, t) -> pytree`` recorded after every step (at ``t_grid[1:]``); a module
+        or a callable, as ``score_fn``.
 
     Returns :class:`SampleResult` with the states at ``t_grid[-1]``. The same key gives the same result.
     """
@@ -230,9 +272,10 @@ def backward_sde(score_fn: ScoreFn, key: jax.Array, t_grid, *, x_T=None, n: int 
     return _run(score_fn, key, x, ts, True, method, observe)
 
 
-def probability_flow_ode(score_fn: ScoreFn, t_grid, *, x_T=None, key: jax.Array | None = None,
+def probability_flow_ode(score_fn: ScoreFn, t_grid: Float[ArrayLike, "N+1"], *,
+                         x_T: Float[ArrayLike, "n d"] | None = None, key: Key[Array, ""] | None = None,
                          n: int | None = None, d: int | None = None, method: str = "euler",
-                         observe: Callable | None = None, dtype=jnp.float32) -> SampleResult:
+                         observe: Callable | None = None, dtype: DTypeLike = jnp.float32) -> SampleResult:
     """Integrate the probability-flow ODE ``−dx = [x + s(x,t)]dt`` (deterministic given ``x_T``).
 
     Same arguments as :func:`backward_sde`; ``key`` is needed only to draw ``x_T`` when it is not given.

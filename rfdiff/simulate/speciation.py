@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +32,10 @@ import numpy as np
 from ..io import atomic_write_text, changed_inputs, content_key, key_digests, load_result, save_result
 from ..model.mixture import GaussianMixture
 from .sampling import _check_grid, backward_sde, posterior_observer
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
+    from .sampling import ScoreFn
 
 __all__ = [
     "PosteriorTrajectories",
@@ -77,7 +81,7 @@ def _open_checkpoint(folder: Path, inputs: dict, resume: bool | None) -> str:
     stored = json.loads(meta.read_text()) if meta.is_file() else None
     stale = resume is False or (stored is not None and stored.get("key") != key)
     if stale and resume is True:
-        what = ", ".join(changed_inputs(stored.get("inputs"), digests))
+        what = ", ".join(changed_inputs((stored or {}).get("inputs"), digests))  # stale + resume: stored exists
         raise ValueError(f"cannot resume {folder}: its trajectories were computed for other inputs (changed: "
                          f"{what}); drop resume to recompute")
     if stale or stored is None:
@@ -96,8 +100,9 @@ def _remove_checkpoint(folder: Path) -> None:
         folder.rmdir()
 
 
-def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_grid, n: int, *,
-                        chunk: int = 4096, method: str = "exponential", dtype=jnp.float32,
+def simulate_posteriors(score_fn: ScoreFn | None, mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"],
+                        key: Key[Array, ""], t_grid: Float[ArrayLike, "N+1"], n: int, *,
+                        chunk: int = 4096, method: str = "exponential", dtype: DTypeLike = jnp.float32,
                         checkpoint_dir: str | Path | None = None, score_key=None, resume: bool | None = None,
                         keep_checkpoint: bool = False, progress: bool = False) -> PosteriorTrajectories:
     """Backward-SDE trajectories from N(0, I_d) with their class posteriors at every time of ``t_grid[1:]``.
@@ -155,7 +160,7 @@ def simulate_posteriors(score_fn, mixture: GaussianMixture, centroids, key, t_gr
     return PosteriorTrajectories(ts[1:], lp, np.argmax(lp[-1], axis=-1))
 
 
-def crossing_time(t, stat, theta: float) -> float:
+def crossing_time(t: Float[ArrayLike, "R"], stat: Float[ArrayLike, "R"], theta: float) -> float:
     """sup{t : stat(t) ≥ θ} on a decreasing grid, linear interpolation in t between grid points.
 
     ``+inf`` if stat ≥ θ already at ``t[0]``; ``nan`` if it never reaches θ.
@@ -213,8 +218,10 @@ def posterior_speciation_times(traj: PosteriorTrajectories, theta: float = 0.9, 
     return {"times": times, "se": se, "ci": ci, "counts": counts, "median": med}
 
 
-def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_times, n: int, *,
-            n_clones: int = 2, t_end: float | None = None, method: str = "exponential", dtype=jnp.float32,
+def cloning(score_fn: ScoreFn, mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"], key: Key[Array, ""],
+            t_grid: Float[ArrayLike, "N+1"], clone_times: float | Float[ArrayLike, "C"], n: int, *,
+            n_clones: int = 2, t_end: float | None = None, method: str = "exponential",
+            dtype: DTypeLike = jnp.float32,
             n_boot: int = 200, seed: int = 0) -> dict:
     """Cloning protocol: φ_c(t) at each clone time, with bootstrap standard errors over parents.
 
@@ -244,7 +251,7 @@ def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_ti
     x = jax.random.normal(k_init, (n, d), dtype=dtype)
     rng = np.random.default_rng(seed)
     prev = 0
-    out = {name: np.zeros((idx.size, k)) for name in ("phi", "se", "phi_posterior")}
+    out: dict[str, np.ndarray] = {name: np.zeros((idx.size, k)) for name in ("phi", "se", "phi_posterior")}
     out["phi_total"] = np.zeros(idx.size)
     for a, i in enumerate(idx):
         x = backward_sde(score_fn, jax.random.fold_in(k_seg, a), ts[prev:i + 1], x_T=x, method=method).x
@@ -268,7 +275,8 @@ def cloning(score_fn, mixture: GaussianMixture, centroids, key, t_grid, clone_ti
     return out
 
 
-def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios, *, theta: float = 0.9, simulate: bool = True,
+def speciation_vs_ratio(mixture: GaussianMixture, d: int, ratios: Float[ArrayLike, "R"], *, theta: float = 0.9,
+                        simulate: bool = True,
                         n: int = 4000, min_minority: int = 0, t_max: float = 8.0, t_min: float = 1e-3, num_steps: int = 300,
                         chunk: int = 4096, method: str = "exponential", seed: int = 0, n_boot: int = 200,
                         checkpoint_dir: str | Path | None = None, resume: bool | None = None,

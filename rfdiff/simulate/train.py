@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,11 @@ from ..finite.closed_form import fresh_noise_excess
 from ..precision import float64, x64
 from ..model.diffusion import delta, mixture_score, noised_variances
 from ..io import changed_inputs, content_key, key_digests, load_result, save_result
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Float
+    from ..finite.features import FeatureMoments, FiniteProblem
+    from ..model.mixture import GaussianMixture
 
 __all__ = ["TrainConfig", "TrainLog", "train_rf", "log_steps", "class_normalisers"]
 
@@ -152,7 +157,7 @@ def log_steps(steps: int, num: int) -> np.ndarray:
 
 
 @float64  # reference numbers: float64 whatever the simulation's dtype
-def class_normalisers(mixture, t: float):
+def class_normalisers(mixture: GaussianMixture, t: float) -> tuple[Float[np.ndarray, "K"], Float[np.ndarray, "K"]]:
     """(S_c, Γ_c²) with S_c = Δ_t/Γ_c², the normalisation of :mod:`rfdiff.dynamics` (exact for isotropic classes)."""
     gam2 = np.asarray(noised_variances(mixture, t), np.float64)
     return float(delta(t)) / gam2, gam2
@@ -305,7 +310,8 @@ def _load_ckpt(path, state, fingerprint, digests):
     return jax.tree_util.tree_unflatten(treedef, leaves), int(attrs["step"]), rows
 
 
-def train_rf(problem, config: TrainConfig, *, moments=None, resume: bool = True, progress: bool = True,
+def train_rf(problem: FiniteProblem, config: TrainConfig, *, moments: FeatureMoments | None = None,
+             resume: bool = True, progress: bool = True,
              max_segments: int | None = None) -> TrainLog:
     """Train ``A`` of the RF score model on ``problem`` (a :class:`rfdiff.features.FiniteProblem`).
 

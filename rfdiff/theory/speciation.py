@@ -33,10 +33,15 @@ References: Biroli, Bonnaire, de Bortoli, Mézard (2024), *Dynamical regimes of 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import optimize, special
 
 from ..model.mixture import GaussianMixture
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import ArrayLike, Float
 
 __all__ = [
     "log_odds_moments",
@@ -106,7 +111,7 @@ def _moments(arrays, t: np.ndarray, d: int):
     return mean, var
 
 
-def log_odds_moments(mixture: GaussianMixture, t: float, d: int):
+def log_odds_moments(mixture: GaussianMixture, t: float, d: int) -> tuple[Float[np.ndarray, "K K"], Float[np.ndarray, "K K"]]:
     """Mean and variance of ℓ_cc' = log[π_c p_t(x|c) / (π_c' p_t(x|c'))] for x ~ p_t(·|c): two (K, K) arrays.
 
     ``mean[c, c'] = log(π_c/π_c') + KL(p_t(·|c) ‖ p_t(·|c'))`` (zero on the diagonal).
@@ -151,8 +156,8 @@ class _ReducedSampler:
 
 
 # ---------------------------------------------------------------------------------------------- statistics
-def posterior_statistic(mixture: GaussianMixture, t, d: int, statistic: str = "median",
-                        method: str = "gaussian", n_mc: int = 100_000, seed: int = 0) -> np.ndarray:
+def posterior_statistic(mixture: GaussianMixture, t: float | Float[ArrayLike, "T"], d: int, statistic: str = "median",
+                        method: str = "gaussian", n_mc: int = 100_000, seed: int = 0) -> Float[np.ndarray, "*T K"]:
     """Per-class statistic of P(c | x_t) over x_t ~ p_t(·|c), shape (len(t), K) (or (K,) for scalar t).
 
     ``statistic="median"``: median of P(c|x_t); ``"clone"``: φ_c(t) = E P(c|x_t) (clone agreement).
@@ -201,7 +206,7 @@ def _time_scale(mixture: GaussianMixture, d: int) -> float:
 
 def speciation_times(mixture: GaussianMixture, d: int, theta: float = 0.9, statistic: str = "median",
                      method: str = "gaussian", t_min: float = 1e-4, num_grid: int | None = None,
-                     n_mc: int = 100_000, seed: int = 0) -> np.ndarray:
+                     n_mc: int = 100_000, seed: int = 0) -> Float[np.ndarray, "K"]:
     """t_S,c = sup{t : statistic_c(t) ≥ θ} for every class, shape (K,).
 
     ``+inf`` when π_c ≥ θ (the statistic tends to π_c as t → ∞, the class is committed from the start);
@@ -239,7 +244,8 @@ def speciation_times(mixture: GaussianMixture, d: int, theta: float = 0.9, stati
 
 
 # ---------------------------------------------------------------------------------------------- closed forms
-def speciation_time_closed_form(sq_dist, log_prior_ratio, theta: float = 0.9, variance: float = 1.0):
+def speciation_time_closed_form(sq_dist: Float[ArrayLike, "*b"], log_prior_ratio: Float[ArrayLike, "*b"],
+                                theta: float = 0.9, variance: float = 1.0) -> Float[np.ndarray, "*b"]:
     """Closed form for two classes of equal variance σ²: E ℓ = log(π_c/π_c') + e^{-2t}||Δμ||²/(2Γ²) = logit θ.
 
     With R = logit θ − log(π_c/π_c') > 0 and u = e^{-2t}: u = 2R/(||Δμ||² − 2R(σ² − 1)), t = −½ log u.
@@ -254,7 +260,8 @@ def speciation_time_closed_form(sq_dist, log_prior_ratio, theta: float = 0.9, va
     return t
 
 
-def variance_only_time(d: int, variances, log_prior_ratio=0.0, theta: float = 0.9):
+def variance_only_time(d: int, variances: Float[ArrayLike, "2"], log_prior_ratio: float | Float[ArrayLike, "*b"] = 0.0,
+                       theta: float = 0.9) -> Float[np.ndarray, "*b"]:
     """Large-t asymptote for zero centroids: KL ≈ d e^{-4t}(σ_c² − σ_c'²)²/4 = logit θ − log(π_c/π_c').
 
     t ≈ ¼ log[d (σ_c² − σ_c'²)² / (4 R)] — the ¼ log d law (KL expanded to second order in ρ − 1).
@@ -313,7 +320,7 @@ def biroli_time(mixture: GaussianMixture, d: int) -> float:
     return 0.5 * float(np.log(top_covariance_eigenvalue(mixture, d)))
 
 
-def phi_symmetric(s):
+def phi_symmetric(s: Float[ArrayLike, "*b"]) -> Float[np.ndarray, "*b"]:
     """Balanced ±μ, σ = 1: φ(t) = ∫Dz ½[1 + tanh(a + √a z)] with a = ||μ||² e^{-2t} = e^{-2(t − t_S)}.
 
     ``s`` = t − ½ log||μ||²; the curve is universal in s (Biroli et al., symmetric two-class mixture).

@@ -30,11 +30,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float
 
 __all__ = [
     "Timescales",
@@ -58,7 +61,8 @@ def _check_taus(taus):
         raise ValueError("taus must be finite, positive and strictly increasing")
 
 
-def first_crossing(taus, y, level):
+def first_crossing(taus: Float[ArrayLike, "T"], y: Float[ArrayLike, "*b T"],
+                   level: float | Float[ArrayLike, "*b"]) -> Float[Array, "*b"]:
     """First τ at which ``y`` (shape (..., T)) falls to ``level`` (shape (...)), log-linear interpolation.
 
     Between the last grid point above the level and the first at or below it, log τ is interpolated
@@ -83,13 +87,14 @@ def first_crossing(taus, y, level):
     return jnp.where((hit & (idx == 0)) | jnp.isnan(lvl), jnp.nan, out)
 
 
-def generalization_time(taus, eps_test):
+def generalization_time(taus: Float[ArrayLike, "T"], eps_test: Float[ArrayLike, "*b T"]) -> Float[Array, "*b"]:
     """τ_gen: first τ with ε^te ≤ (1 + min ε^te)/2. Shape (..., T) → (...)."""
     eps_test = jnp.asarray(eps_test)
     return first_crossing(taus, eps_test, 0.5 * (1.0 + jnp.min(eps_test, axis=-1)))
 
 
-def memorization_time(taus, eps_train, eps_train_inf=None):
+def memorization_time(taus: Float[ArrayLike, "T"], eps_train: Float[ArrayLike, "*b T"],
+                      eps_train_inf: Float[ArrayLike, "*b"] | None = None) -> Float[Array, "*b"]:
     """τ_mem: first τ with ε^tr ≤ ε^tr(∞)/2; NaN where ε^tr(∞) ≥ 0 (no memorisation).
 
     ``eps_train_inf`` (shape (...)) is the asymptote (closed form: f = 1/λ; theory: μ → 0). If omitted, the last
@@ -101,7 +106,8 @@ def memorization_time(taus, eps_train, eps_train_inf=None):
     return first_crossing(taus, eps_train, level)
 
 
-def onset_time(taus, eps_train, level: float = -1.0):
+def onset_time(taus: Float[ArrayLike, "T"], eps_train: Float[ArrayLike, "*b T"], level: float = -1.0
+               ) -> Float[Array, "*b"]:
     """τ_onset: first τ with ε^tr ≤ ``level`` (default −1: one class-score unit below the Bayes loss)."""
     eps_train = jnp.asarray(eps_train)
     return first_crossing(taus, eps_train, jnp.full(eps_train.shape[:-1], level, eps_train.dtype))
@@ -118,7 +124,8 @@ class Timescales(NamedTuple):
     eps_train_inf: jax.Array  # memorisation asymptote used for τ_mem
 
 
-def curve_timescales(taus, eps_test, eps_train, eps_train_inf=None, onset_level: float = -1.0) -> Timescales:
+def curve_timescales(taus: Float[ArrayLike, "T"], eps_test: Float[ArrayLike, "*b T"], eps_train: Float[ArrayLike, "*b T"],
+                     eps_train_inf: Float[ArrayLike, "*b"] | None = None, onset_level: float = -1.0) -> Timescales:
     """All times from curves ε^te, ε^tr of shape (..., T) on the grid ``taus`` (T,). See module docstring."""
     eps_test = jnp.asarray(eps_test)
     eps_train = jnp.asarray(eps_train)
@@ -139,7 +146,8 @@ def curve_timescales(taus, eps_test, eps_train, eps_train_inf=None, onset_level:
 
 
 def reversal_boundary(log_ratio: Callable[[float, float], float], fixed_values: Sequence[float],
-                      bracket: tuple[float, float], *, num_scan: int = 17, xtol: float = 1e-10):
+                      bracket: tuple[float, float], *, num_scan: int = 17, xtol: float = 1e-10
+                      ) -> Float[np.ndarray, "V"]:
     """Root-found reversal line: for each ``v`` in ``fixed_values`` the ``x`` in ``bracket`` with
     ``log_ratio(v, x) = 0`` (e.g. x = imbalance π_1, v = variance ratio, log_ratio = log τ_1/τ_2).
 
@@ -166,7 +174,7 @@ def reversal_boundary(log_ratio: Callable[[float, float], float], fixed_values: 
     return np.asarray(out).reshape(np.shape(fixed_values))
 
 
-def scaling_exponents(n, tau):
+def scaling_exponents(n: Float[ArrayLike, "N"], tau: Float[ArrayLike, "N"]) -> tuple[Float[np.ndarray, "N"], float]:
     """Local exponents d log τ / d log n (centred differences, shape like ``n``) and a global log-log fit.
 
     Returns ``(local, slope)``; non-finite times are ignored in the fit. Used for the τ_mem ∝ n^α check.

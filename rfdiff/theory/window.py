@@ -32,7 +32,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +42,13 @@ from ..precision import float64
 from .curves import theory_curves
 from .phase import default_taus, timescale_fn
 from .timescales import curve_timescales
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import Array, ArrayLike, Float
+    from collections.abc import Callable
+    from ..model.mixture import GaussianMixture
+    from ..model.rf import RFModel
+    from .timescales import Timescales
 
 __all__ = ["Window", "MEMORISATION", "window_from_times", "resolve_times", "disparity_window", "window_fn"]
 
@@ -70,7 +77,7 @@ def _check_memorisation(memorisation: str) -> None:
         raise ValueError(f"memorisation must be one of {', '.join(MEMORISATION)}, got {memorisation!r}")
 
 
-def window_from_times(tau_gen, tau_end) -> Window:
+def window_from_times(tau_gen: Float[ArrayLike, "*b K"], tau_end: Float[ArrayLike, "*b K"]) -> Window:
     """The common window of per-class intervals [τ_gen,c, τ_end,c]; pure and jittable (vmap for grids).
 
     ``tau_gen``, ``tau_end``: shape (..., K), the class axis last; ``tau_end`` is τ_mem,c or τ_onset,c
@@ -90,8 +97,10 @@ def window_from_times(tau_gen, tau_end) -> Window:
                   first_memorising=jnp.argmin(tau_end, axis=-1), last_generalising=jnp.argmax(tau_gen, axis=-1))
 
 
-def resolve_times(tau_gen, tau_mem, tau_onset, eps_train_inf, *, memorisation: str = "tau_mem",
-                  onset_level: float = -1.0):
+def resolve_times(tau_gen: Float[ArrayLike, "*b K"], tau_mem: Float[ArrayLike, "*b K"],
+                  tau_onset: Float[ArrayLike, "*b K"], eps_train_inf: Float[ArrayLike, "*b K"], *,
+                  memorisation: str = "tau_mem", onset_level: float = -1.0
+                  ) -> tuple[Float[Array, "*b K"], Float[Array, "*b K"]]:
     """``(tau_gen, tau_end)`` with the timescale conventions turned into window conventions; jittable.
 
     :func:`rfdiff.theory.timescales.curve_timescales` returns NaN for "no memorisation" (ε^tr(∞) ≥ 0) and for
@@ -111,8 +120,9 @@ def resolve_times(tau_gen, tau_mem, tau_onset, eps_train_inf, *, memorisation: s
 
 
 @float64
-def disparity_window(mixture, model, taus=None, *, memorisation: str = "tau_mem", return_timescales: bool = False,
-                     **kw):
+def disparity_window(mixture: GaussianMixture, model: RFModel, taus: Float[ArrayLike, "T"] | None = None, *,
+                     memorisation: str = "tau_mem", return_timescales: bool = False,
+                     **kw) -> Window | tuple[Window, Timescales]:
     """The window of ``mixture`` under ``model`` from the asymptotic ridge-time theory (float64, NumPy fields).
 
     Runs :func:`rfdiff.theory.curves.theory_curves` on ``taus`` (default
@@ -147,7 +157,8 @@ def disparity_window(mixture, model, taus=None, *, memorisation: str = "tau_mem"
     return w
 
 
-def window_fn(base_mixture, base_model, *, memorisation: str = "tau_mem", **kw):
+def window_fn(base_mixture: GaussianMixture, base_model: RFModel, *, memorisation: str = "tau_mem",
+              **kw) -> Callable[[dict], dict[str, Float[Array, "..."]]]:
     """``params -> dict``: :func:`rfdiff.theory.phase.timescale_fn`'s per-class times plus the window of the
     point — ``window_lo``, ``window_hi``, ``window_width`` (decades) scalars, and ``first_memorising``,
     ``last_generalising`` (class indices, as float64 so a phase diagram stores one dtype). Pure and jittable,
