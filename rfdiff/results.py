@@ -325,7 +325,7 @@ def open_result(path) -> "xarray.Dataset":
         arrays, attrs = load_result(path)
         return from_legacy(arrays, attrs, name=path.name)
     if magic[:3] != b"CDF":
-        raise ResultFileError(f"{path} is not an rfdiff result file (neither netCDF3 nor .npz)")
+        raise ResultFileError(f"{path} is not a readable rfdiff result file (neither netCDF3 nor .npz)")
     try:
         with xr.open_dataset(path, engine="scipy") as ds:
             ds = ds.load()
