@@ -415,7 +415,7 @@ def to_dataset(result, *, taus=None, class_names: Sequence[str] | None = None, s
         >>> ts = curve_timescales(taus, cur["eps_test"], cur["eps_train"], cur["eps_train_inf"])  # doctest: +SKIP
         >>> to_dataset(ts)["tau_gen"].sel({"class": 1})                                              # doctest: +SKIP
     """
-    if hasattr(result, "_asdict") and hasattr(result, "tau_gen"):
+    if type(result).__name__ == "Timescales" and hasattr(result, "_asdict"):
         arrays = {k: np.asarray(v) for k, v in result._asdict().items()}
         k = arrays["tau_gen"].shape[0]
         dv = {n: (("class",) if v.ndim == 1 else (), v) for n, v in arrays.items()}

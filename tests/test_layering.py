@@ -3,7 +3,8 @@ circle. Read from the source with ``ast`` (every import counts, including the la
 so the rule cannot silently rot when a module moves.
 
 Stages, in data-flow order: model → theory → finite → simulate → unet → cli. Beside them: ``precision``,
-``errors`` and ``io`` (leaves), ``results`` (labelled result files, on ``io``), ``sweep`` (grid engine), ``plots`` (figures), ``spec`` (the spec schema).
+``errors`` and ``io`` (leaves), ``results`` (labelled result files, on ``io``), ``sweep`` (grid engine),
+``plots`` (figures), ``spec`` (the spec schema).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 exactly one N and that shards 0 .. N−1 are all there (an unfinished shard — only its ``.nc.partial.npz``
 checkpoint — counts as missing), and merges them with :func:`rfdiff.sweep.merge_shards`, which refuses shards of
 different problems (different resolved spec, fixed values, τ grid, quadrature or axes) by their content keys.
-The merged Dataset (``phase_diagram.nc``, :mod:`rfdiff.results`) is bit-identical to an unsharded run. Errors are one line: missing shards are named by index,
+The merged Dataset (``phase_diagram.nc``, :mod:`rfdiff.results`) is bit-identical to an unsharded run.
+Errors are one line: missing shards are named by index,
 mixed N by the counts found (exit 2); a corrupt shard file exits 1.
 
 Example::

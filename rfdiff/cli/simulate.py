@@ -19,7 +19,8 @@ log = logging.getLogger("rfdiff")
 def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = True) -> list[Path]:
     """Realise the spec's problem (``[finite]`` d, seed), train the RF readout (``[simulate]``), write
     ``sim.nc`` and, with ``[simulate] theory = true``, the closed-form curves ``theory.nc`` of the same
-    realisation and step (labelled netCDF results of kind ``simulate_rf``). ``lr_frac`` sets η̂ = lr_frac/λ_max(U) from the exact moments."""
+    realisation and step (labelled netCDF results of kind ``simulate_rf``). ``lr_frac`` sets
+    η̂ = lr_frac/λ_max(U) from the exact moments."""
     import jax
 
     from ..finite.features import realise, train_moments

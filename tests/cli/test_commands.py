@@ -95,6 +95,9 @@ def test_spectrum(tmp_path, capsys):
     ref = rfdiff.spectral_density(s.build_mixture(), s.build_model(), ds["lambda"].values,
                                   d=s.finite.d if s.finite else None, centroids=s.spectrum.centroids)
     np.testing.assert_array_equal(ds["class_density"].values, ref.class_density)  # the library's numbers
+    api = rfdiff.to_dataset(ref)  # the Python call's Dataset: same variables, dims and numbers as the file
+    assert set(api.data_vars) == set(ds.data_vars) and api["class_density"].dims == ds["class_density"].dims
+    np.testing.assert_array_equal(api["edges"].values, ds["edges"].values)
     assert (tmp_path / "spectrum.png").stat().st_size > 0
     err = capsys.readouterr().err
     assert "wrote" in err and "spectrum.nc" in err
@@ -293,3 +296,29 @@ def test_simulate_rf_resume_with_changed_spec_is_refused(tmp_path, capsys):
     code = main(["simulate", "rf", _write(tmp_path, text.format(v=2.0), "b.toml"), "--out", out, "-q", "--resume"])
     err = capsys.readouterr().err
     assert code == 2 and "changed: problem" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_simulate_unet_writes_labelled_metrics(tmp_path, monkeypatch):
+    """metrics.nc of `rfdiff simulate unet`: dims step × class × t, Fashion-MNIST class names, the same numbers as
+    the trainer's metrics.npz row store, and the resolved spec."""
+    from _fmnist_fixture import write_tiny_fmnist
+
+    from rfdiff.io import load_result
+    from rfdiff.unet import FASHION_MNIST_CLASSES
+
+    monkeypatch.setenv("RFDIFF_FASHION_MNIST", str(write_tiny_fmnist(tmp_path / "data", gz=False)))
+    spec = _write(tmp_path, '[unet]\nclasses = [8, 7]\ncounts = [6, 6]\ndownsample = 4\nchannels = [4]\n'
+                            'num_steps = 50\nbatch_size = 4\ntrain_steps = 4\nfirst_eval = 2\nn_eval = 2\n'
+                            'n_samples = 12\nsample_steps = 3\nn_test_per_class = 6\nloss_draws = 1\n'
+                            f'loss_times = [0.05, 0.5]\nclassifier_cache = "{tmp_path / "clf.eqx"}"\n')
+    out = tmp_path / "run"
+    assert main(["simulate", "unet", spec, "--out", str(out), "-q"]) == 0
+    ds = _result(out / "metrics.nc", "simulate_unet", spec)
+    assert ds["eps_test"].dims == ("step", "class", "t") and ds["mem_fraction"].dims == ("step", "class")
+    assert ds["class_name"].values.tolist() == [FASHION_MNIST_CLASSES[8], FASHION_MNIST_CLASSES[7]]
+    assert ds["fmnist_label"].values.tolist() == [8, 7]
+    np.testing.assert_allclose(ds["t"].values, [0.05, 0.5], rtol=0.1)  # loss_times on the 50-step schedule
+    rows, _ = load_result(out / "metrics.npz")
+    np.testing.assert_array_equal(ds["step"].values, rows["step"])
+    np.testing.assert_array_equal(ds["eps_test"].values, rows["eps_test"])
