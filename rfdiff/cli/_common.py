@@ -14,8 +14,8 @@ from ..spec import Spec, SpecError
 
 log = logging.getLogger("rfdiff")
 
-__all__ = ["load", "require", "out_dir", "provenance", "write_result", "class_coords", "progress", "parse_grid",
-           "tau_grid", "wrote"]
+__all__ = ["load", "require", "out_dir", "provenance", "write_result", "progress", "parse_grid", "tau_grid",
+           "wrote"]
 
 
 def _read_raw(path) -> dict[str, Any]:
@@ -81,14 +81,6 @@ def write_result(path, data_vars, *, coords=None, attrs=None) -> Path:
     from ..results import build, write
 
     return write(path, build(None, data_vars, coords=coords, attrs=attrs))
-
-
-def class_coords(spec: Spec, num_classes: int) -> dict[str, Any]:
-    """The ``class`` coordinate 1..K with ``class_name`` from ``[mixture] names`` when the spec has them."""
-    from ..results import class_coords as _cc
-
-    names = getattr(spec.mixture, "names", None) if spec is not None and spec.mixture is not None else None
-    return _cc(num_classes, names)
 
 
 def progress(args) -> bool:

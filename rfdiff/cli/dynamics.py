@@ -16,7 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..spec import SpecError
-from ._common import (class_coords, load, out_dir, parse_grid, progress, provenance, require, tau_grid,
+from ..results import class_coords
+from ._common import (load, out_dir, parse_grid, progress, provenance, require, tau_grid,
                       write_result, wrote)
 
 __all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard"]
@@ -66,7 +67,7 @@ def curves(args) -> int:
     out = out_dir(args, "curves")
     k = arrays["theory_eps_train"].shape[0]
     path = write_result(out / "curves.nc", curve_vars(arrays, taus.size),
-                        coords={"tau": taus, **class_coords(spec, k)},
+                        coords={"tau": taus, **class_coords(k)},
                         attrs=provenance("curves", spec, title=f"per-class learning curves: {args.spec}",
                                          clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
     wrote(path)
@@ -91,7 +92,7 @@ def timescales(args) -> int:
             print(f"{src:8s} {c + 1:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:10.4g}" for k in _TIME_KEYS))
     out = out_dir(args, "timescales")
     path = write_result(out / "timescales.nc", {k: (("class",), v) for k, v in res.items()},
-                        coords=class_coords(spec, K),
+                        coords=class_coords(K),
                         attrs=provenance("timescales", spec, title=f"per-class times: {args.spec}",
                                          clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
     wrote(path)
@@ -241,7 +242,7 @@ def phase_diagram(args) -> int:
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
                     key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
                     resume=True if args.resume else None,
-                    out_coords=class_coords(spec, mix.num_classes),
+                    out_coords=class_coords(mix.num_classes),
                     attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),
                            "clock": "ridge-time proxy mu = 1/tau",
                            **provenance("phase_diagram", spec, title="per-class theory times over "

@@ -9,7 +9,8 @@ import logging
 from pathlib import Path
 
 from ..spec import Spec, SpecError
-from ._common import class_coords, load, out_dir, progress, provenance, require, write_result, wrote
+from ..results import class_coords
+from ._common import load, out_dir, progress, provenance, require, write_result, wrote
 
 __all__ = ["simulate_spec", "rf", "unet", "compare"]
 
@@ -42,7 +43,7 @@ def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = Tru
     cfg = sim.train_config(lr, checkpoint_dir=str(ckpt))
     log_ = train_rf(prob, cfg, moments=moments, progress=progress)
     prov = provenance("simulate_rf", spec, title="RF score model trained by gradient descent")
-    dv, coords = _trainlog_vars(log_, spec)
+    dv, coords = _trainlog_vars(log_)
     paths = [write_result(out / "sim.nc", dv, coords=coords,
                           attrs={**prov, "config": cfg.to_dict(), "gd_step": float(lr)})]
     if theory is not None:
@@ -50,7 +51,7 @@ def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = Tru
     return paths
 
 
-def _trainlog_vars(log_, spec: Spec):
+def _trainlog_vars(log_):
     """A :class:`rfdiff.simulate.train.TrainLog` as (data_vars, coords) on the dims ``step``,
     ``class`` (1-based), ``input`` × ``neuron`` (the readout A)."""
     import numpy as np
@@ -60,7 +61,7 @@ def _trainlog_vars(log_, spec: Spec):
           "test_loss": (("step", "class"), log_.test_loss), "score_error": (("step", "class"), log_.score_error),
           "bayes_drop": (("class",), log_.bayes_drop), "gamma2": (("class",), log_.gamma2),
           "A": (("input", "neuron"), log_.A)}
-    return dv, {"step": np.asarray(log_.step), **class_coords(spec, k)}
+    return dv, {"step": np.asarray(log_.step), **class_coords(k)}
 
 
 def rf(args) -> int:

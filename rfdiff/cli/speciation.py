@@ -7,7 +7,8 @@ import logging
 import numpy as np
 
 from ..spec import SpecError
-from ._common import class_coords, load, out_dir, progress, provenance, require, write_result, wrote
+from ..results import class_coords
+from ._common import load, out_dir, progress, provenance, require, write_result, wrote
 
 __all__ = ["run"]
 
@@ -48,7 +49,7 @@ def run(args) -> int:
             "se": ("ratio", "class"), "ci": ("ratio", "class", "bound"), "counts": ("ratio", "class"),
             "n": ("ratio",), "theory_fine": ("ratio_fine", "class")}
     coords = {"ratio": np.asarray(res["ratio"]), "ratio_fine": np.asarray(res["ratio_fine"]),
-              **class_coords(spec, mix.num_classes)}
+              **class_coords(mix.num_classes)}
     if "ci" in res:
         coords["bound"] = np.array(["2.5%", "97.5%"])
     npz = write_result(out / "speciation.nc", {k: (v, res[k]) for k, v in dims.items() if k in res},

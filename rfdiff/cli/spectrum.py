@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from ..plots import plot_spectrum
-from ._common import class_coords, load, out_dir, provenance, require, write_result, wrote
+from ..results import class_coords
+from ._common import load, out_dir, provenance, require, write_result, wrote
 
 __all__ = ["run"]
 
@@ -39,7 +40,7 @@ def run(args) -> int:
     from ..results import spectrum_vars
 
     npz = write_result(out / "spectrum.nc", spectrum_vars(res),
-                       coords={"lambda": res.lam, **class_coords(spec, k), "side": np.array(["lower", "upper"])},
+                       coords={"lambda": res.lam, **class_coords(k), "side": np.array(["lower", "upper"])},
                        attrs=provenance("spectrum", spec, title=f"spectrum of U: {args.spec}", seconds=seconds,
                                         d=d if d is not None else "none"))
     png = plot_spectrum(res, out / "spectrum.png", title=str(args.spec))

@@ -13,7 +13,8 @@ import logging
 
 import numpy as np
 
-from ._common import class_coords, load, out_dir, parse_grid, provenance, require, tau_grid, write_result, wrote
+from ..results import class_coords
+from ._common import load, out_dir, parse_grid, provenance, require, tau_grid, write_result, wrote
 
 __all__ = ["run", "summary"]
 
@@ -61,7 +62,7 @@ def run(args) -> int:
     out = out_dir(args, "window")
     path = write_result(out / "window.nc", {k: (("class",) if np.ndim(v) == 1 else (), np.asarray(v))
                                             for k, v in arrays.items()},
-                        coords=class_coords(spec, K),
+                        coords=class_coords(K),
                         attrs=provenance("window", spec, title=f"stopping window: {args.spec}",
                                          memorisation=args.memorisation,
                                          tau_grid=[float(taus[0]), float(taus[-1]), int(taus.size)],
