@@ -206,20 +206,6 @@ def provenance(kind: str, spec=None, *, title: str = "", seeds: Mapping | None =
             "title": title}
 
 
-def _jsonable(x):
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
 def _attr(value):
     """A netCDF3 attribute: text or a number as is; None as "none"; anything else as JSON text."""
     if isinstance(value, bool | np.bool_):
@@ -228,6 +214,8 @@ def _attr(value):
         return value.item() if isinstance(value, np.generic) else value
     if value is None:
         return "none"
+    from .io import _jsonable  # numpy scalars and arrays as JSON numbers and lists
+
     return json.dumps(_jsonable(value), sort_keys=True, default=str)
 
 
@@ -377,6 +365,8 @@ def from_legacy(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any], *, n
         old = coords_in.get("class")
         if old is not None and list(old) != list(range(sizes["class"])):
             coords["fmnist_label"] = ("class", np.asarray(old))  # U-Net: the data set's own labels
+    if "time_step" in coords_in and len(coords_in["time_step"]) == sizes.get("t", -1):  # U-Net: schedule index of t
+        coords["time_step"] = ("t", np.asarray(coords_in["time_step"]))
     for k in [k for k in data_vars if k in sizes and data_vars[k][0] == (k,) and k not in coords]:
         coords[k] = data_vars.pop(k)[1]  # a 1-d array named like its dimension is its coordinate (tau, lam)
     if "lam" in data_vars and data_vars["lam"][0] == ("lambda",):

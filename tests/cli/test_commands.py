@@ -319,6 +319,7 @@ def test_simulate_unet_writes_labelled_metrics(tmp_path, monkeypatch):
     assert ds["class_name"].values.tolist() == [FASHION_MNIST_CLASSES[8], FASHION_MNIST_CLASSES[7]]
     assert ds["fmnist_label"].values.tolist() == [8, 7]
     np.testing.assert_allclose(ds["t"].values, [0.05, 0.5], rtol=0.1)  # loss_times on the 50-step schedule
+    assert ds["time_step"].dims == ("t",) and ds["time_step"].dtype == np.int32
     rows, _ = load_result(out / "metrics.npz")
     np.testing.assert_array_equal(ds["step"].values, rows["step"])
     np.testing.assert_array_equal(ds["eps_test"].values, rows["eps_test"])
