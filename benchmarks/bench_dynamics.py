@@ -80,7 +80,10 @@ def bench_cli(n, sep, nq, tree):
         if p.returncode:
             raise RuntimeError(f"rfdiff phase-diagram failed: {p.stderr[-2000:]}")
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 2**20
-        res = np.load(next(Path(tmp).rglob("phase_diagram.npz")))["residual"]
+        # .nc from this tree, .npz from an old tree: open_result reads both
+        from rfdiff.results import open_result
+
+        res = open_result(next(Path(tmp).rglob("phase_diagram.[nN]*"))).residual.values
         return wall, rss, float(np.nanmax(res))
 
 

@@ -7,9 +7,9 @@
 # held until every task of the array has ended successfully (afterok on an array id waits for all its tasks).
 # Each task runs `rfdiff phase-diagram ... --shard auto`: the shard index is SLURM_ARRAY_TASK_ID minus
 # SLURM_ARRAY_TASK_MIN and the count SLURM_ARRAY_TASK_COUNT, so --num-shards is not needed; task I writes
-# runs/phase/phase_diagram.shard-I-of-4.npz. Within a task the grid chunks are sharded over the GPUs that task
+# runs/phase/phase_diagram.shard-I-of-4.nc. Within a task the grid chunks are sharded over the GPUs that task
 # can see (jax.local_devices()): one GPU per task or several, both work.
-# `rfdiff merge runs/phase` writes runs/phase/phase_diagram.npz, bit-identical to an unsharded run; if a task
+# `rfdiff merge runs/phase` writes runs/phase/phase_diagram.nc, bit-identical to an unsharded run; if a task
 # failed it names the missing shard(s). Rerun one by hand with explicit numbers, not `sbatch --array=I` (a
 # one-task array has count 1): rfdiff phase-diagram ... --shard I --num-shards 4 --resume, then merge again.
 # Other schedulers: SGE `qsub -t 1-4`, LSF `bsub -J "pd[1-4]"`, PBS `qsub -J 0-3`; LSF and PBS do not export

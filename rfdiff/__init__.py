@@ -11,7 +11,8 @@ The sub-packages follow the data flow, each importing only those before it:
 * :mod:`rfdiff.unet`     — U-Net on class-imbalanced Fashion-MNIST;
 * :mod:`rfdiff.cli`      — the ``rfdiff`` command;
 
-plus :mod:`rfdiff.io` (atomic writes, result files), :mod:`rfdiff.sweep` (grid engine) and
+plus :mod:`rfdiff.io` (atomic writes, caches), :mod:`rfdiff.results` (labelled netCDF result files),
+:mod:`rfdiff.sweep` (grid engine) and
 :mod:`rfdiff.plots` (figures). This module only re-exports the public names.
 
 Names are resolved on first use (the table below is the whole public face), so ``import rfdiff`` and
@@ -96,6 +97,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "window_from_times": (".theory.window", "window_from_times"),
     "merge_shards": (".sweep", "merge_shards"),
     "phase_diagram": (".sweep", "phase_diagram"),
+    "open_result": (".results", "open_result"),
+    "to_dataset": (".results", "to_dataset"),
     "TrainConfig": (".simulate.train", "TrainConfig"),
     "TrainLog": (".simulate.train", "TrainLog"),
     "train_rf": (".simulate.train", "train_rf"),
@@ -225,6 +228,10 @@ if TYPE_CHECKING:  # the same table as imports, for type checkers and IDEs
     from .sweep import (
         merge_shards as merge_shards,
         phase_diagram as phase_diagram,
+    )
+    from .results import (
+        open_result as open_result,
+        to_dataset as to_dataset,
     )
     from .simulate.train import (
         TrainConfig as TrainConfig,

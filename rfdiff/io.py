@@ -1,10 +1,12 @@
-"""Input/output: atomic writes and labelled-array result files.
+"""Input/output: atomic writes, checkpoint/cache files and content keys.
 
-Spec files are read by the one schema, :mod:`rfdiff.spec` (``rfdiff schema`` prints it).
+Spec files are read by the one schema, :mod:`rfdiff.spec` (``rfdiff schema`` prints it). Result files (labelled
+netCDF datasets) are built, written and read by :mod:`rfdiff.results`.
 
-Results are written as ``.npz`` files of named arrays plus a JSON ``attrs`` entry holding dimension names,
-coordinates and provenance (see :func:`save_result`); every write goes to a temporary file in the same
-directory, is flushed and fsync'ed, then renamed into place, so a killed run never leaves a torn file.
+Checkpoints and caches are ``.npz`` files of named arrays plus a JSON ``attrs`` entry (see :func:`save_result`;
+rfdiff ≤ 0.1 wrote its results this way too, and :func:`rfdiff.results.open_result` still reads them); every
+write goes to a temporary file in the same directory, is flushed and fsync'ed, then renamed into place, so a
+killed run never leaves a torn file.
 
 Caches and checkpoints are content-addressed by :func:`content_key` (the one key function of the package):
 a stored result is reused only when the sha256 of everything that determines it, plus the package version,
@@ -191,10 +193,11 @@ def _jsonable(x):
 
 
 def save_result(path: str | Path, arrays: Mapping[str, ArrayLike], attrs: Mapping[str, Any] | None = None) -> Path:
-    """Save named arrays and JSON-able ``attrs`` (dims, coords, spec, provenance) to ``path`` (.npz), atomically.
+    """Save named arrays and JSON-able ``attrs`` to ``path`` (.npz), atomically: checkpoints and caches.
 
-    Convention for labelled arrays: ``attrs["dims"][name]`` lists the dimension names of array ``name`` and
-    ``attrs["coords"][dim]`` its coordinate values, so a file is self-describing.
+    (Results are netCDF, :func:`rfdiff.results.write`.) The old result convention, still read by
+    :func:`rfdiff.results.from_legacy`: ``attrs["dims"][name]`` lists the dimension names of array ``name`` and
+    ``attrs["coords"][dim]`` its coordinate values.
     """
     import io as _io
 

@@ -6,8 +6,9 @@
 multiple of the device count, laid out over every local device with a
 :class:`jax.sharding.NamedSharding` on a one-axis :class:`~jax.sharding.Mesh` and evaluated by
 ``jit(vmap(fn))``; after each chunk the partial result is checkpointed atomically, so a killed run resumes at
-the next unfinished chunk with identical numbers. Results are labelled arrays (``attrs["dims"]``,
-``attrs["coords"]``) in an :func:`rfdiff.io.save_result` file; shard files merge with :func:`merge_shards`.
+the next unfinished chunk with identical numbers. The result file is a labelled netCDF Dataset of
+:mod:`rfdiff.results` (dims: the axis names, then each output's trailing dims; ``class`` numbered from 1);
+shard files (dim ``point``) merge with :func:`merge_shards`.
 
 Example::
 
@@ -21,10 +22,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 import weakref
 
 import jax
@@ -32,9 +32,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .io import changed_inputs, content_key, key_digests, load_result, save_result
+from .results import attr_json, build, class_coords, open_result, write
 
 if TYPE_CHECKING:  # annotations only; no runtime import
     from typing import Any
+
+    import xarray
 
 __all__ = ["phase_diagram", "merge_shards", "shard_range"]
 
@@ -80,14 +83,18 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
                   path: str | Path | None = None, shard: int = 0, num_shards: int = 1,
                   devices: Sequence | None = None, progress: bool = True,
                   attrs: Mapping | None = None, max_chunks: int | None = None, key: Mapping | None = None,
-                  resume: bool | None = None) -> dict[str, np.ndarray] | None:
+                  resume: bool | None = None, as_dataset: bool = False):
     """Evaluate ``fn`` on the grid ``axes`` (see module docstring) and return labelled arrays.
 
     * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``);
-      ``out_coords[dim]``: their coordinates.
-    * ``path``: result file (.npz). With ``num_shards == 1`` the arrays have shape (*axis sizes, *trailing);
-      with shards they are flat over the shard's points (dim ``"point"``) and :func:`merge_shards` rebuilds the
-      grid. A ``<path>.partial.npz`` checkpoint is written after every chunk and removed at the end.
+      ``out_coords[dim]``: their coordinates (``(dim, values)`` for a non-index one such as ``class_name``;
+      a ``class`` dim without coordinates is numbered 1..K).
+    * ``path``: result file (.nc, :func:`rfdiff.results.write`). With ``num_shards == 1`` the arrays have shape
+      (*axis sizes, *trailing); with shards they are flat over the shard's points (dim ``"point"``) and
+      :func:`merge_shards` rebuilds the grid. A ``<path>.partial.npz`` checkpoint (not a result) is written
+      after every chunk and removed at the end. ``attrs``: global attributes of the file (provenance of
+      :func:`rfdiff.results.provenance`; missing keys get the defaults of a call without a spec).
+    * ``as_dataset``: return the labelled :class:`xarray.Dataset` (as written to ``path``) instead of a dict.
     * ``devices``: defaults to ``jax.local_devices()`` (this process's devices, so independent job-array tasks
       never wait on each other); the chunk is sharded over all of them.
     * ``max_chunks``: evaluate at most this many chunks in this call (time-boxed jobs); if the slice is then
@@ -105,6 +112,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     from tqdm.auto import tqdm
 
     axes = _axes(axes)
+    if path is not None and Path(path).suffix != ".nc":
+        raise ValueError(f"path must be a result file ending in .nc, got {path}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     names = list(axes)
@@ -174,55 +183,67 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     results = results or {}
 
     out_dims = {k: tuple(v) for k, v in (out_dims or {}).items()}
-    dims, coords = {}, {k: v.tolist() for k, v in axes.items()}
+    data_vars = {}
     for k, v in results.items():
         trailing = out_dims.get(k, tuple(f"{k}_dim{i}" for i in range(v.ndim - 1)))
         if len(trailing) != v.ndim - 1:
             raise ValueError(f"out_dims[{k!r}] has {len(trailing)} names for {v.ndim - 1} trailing dims")
-        dims[k] = (list(names) if num_shards == 1 else ["point"]) + list(trailing)
-    for dim, c in (out_coords or {}).items():
-        coords[dim] = list(np.asarray(c).tolist())
-    if num_shards == 1:
-        results = {k: v.reshape(*shape, *v.shape[1:]) for k, v in results.items()}
-    meta = {"dims": dims, "coords": coords, "axes": names, "grid_shape": list(shape), "range": [start, stop],
-            "shard": shard, "num_shards": num_shards, **dict(attrs or {}),
-            "grid_key": content_key(axes=axes, key=key), "grid_key_inputs": key_digests(axes=axes, key=key)}
+        if num_shards == 1:
+            v = v.reshape(*shape, *v.shape[1:])
+        data_vars[k] = ((*names, *trailing) if num_shards == 1 else ("point", *trailing), v)
+    coords = dict(axes) if num_shards == 1 else {"point": np.arange(start, stop, dtype=np.int64)}
+    coords.update({dim: c if isinstance(c, tuple) else np.asarray(c) for dim, c in (out_coords or {}).items()})
+    sizes = {d: n for dims, v in data_vars.values() for d, n in zip(dims, np.shape(v))}
+    if "class" in sizes and "class" not in coords:
+        coords.update(class_coords(sizes["class"]))
+    meta = {**dict(attrs or {}), "axes": names, "grid": {k: v.tolist() for k, v in axes.items()},
+            "grid_shape": list(shape), "range": [start, stop], "shard": shard, "num_shards": num_shards,
+            "grid_key": str(content_key(axes=axes, key=key)),
+            "grid_key_inputs": key_digests(axes=axes, key=key)}
+    results = {k: v for k, (_, v) in data_vars.items()}
+    ds = build("phase_diagram", data_vars, coords=coords, attrs=meta) if (path is not None or as_dataset) else None
     if path is not None:
-        save_result(path, results, meta)
+        write(path, ds)
         partial.unlink(missing_ok=True)
-    return results
+    return ds if as_dataset else results
 
 
-def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None
-                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Merge shard files of one :func:`phase_diagram` into grid-shaped labelled arrays (checks coverage).
-
-    Returns ``(arrays, attrs)`` like :func:`rfdiff.io.load_result`; writes them to ``out`` if given.
-    """
-    parts = [load_result(p) for p in paths]
-    if not parts:
+def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None) -> "xarray.Dataset":
+    """Merge the shard files (.nc) of one :func:`phase_diagram` into the grid-shaped Dataset (checks coverage);
+    writes it to ``out`` (.nc) if given. The merged numbers are those of an unsharded run, bit for bit."""
+    if not paths:
         raise ValueError("merge_shards needs at least one file")
-    a0 = parts[0][1]
-    for p, (_, a) in zip(paths, parts):
-        if a.get("axes") != a0.get("axes") or a.get("coords") != a0.get("coords"):
+    parts = [open_result(p) for p in paths]
+    meta = [{k: attr_json(ds, k) for k in ("axes", "grid", "grid_shape", "range", "grid_key",
+                                           "grid_key_inputs") if k in ds.attrs} for ds in parts]
+    m0 = meta[0]
+    for p, m in zip(paths, meta):
+        if m.get("axes") != m0.get("axes") or m.get("grid") != m0.get("grid"):
             raise ValueError("shard files come from different grids (axes or coordinates differ)")
-        if a.get("grid_key") is None or a["grid_key"] != a0.get("grid_key"):
-            what = ", ".join(changed_inputs(a0.get("grid_key_inputs"), a.get("grid_key_inputs") or {}))
+        if m.get("grid_key") is None or m["grid_key"] != m0.get("grid_key"):
+            what = ", ".join(changed_inputs(m0.get("grid_key_inputs"), m.get("grid_key_inputs") or {}))
             raise ValueError(f"shard {p} was computed for another problem than {paths[0]} (changed: {what})")
-    parts.sort(key=lambda pa: pa[1]["range"][0])
-    total = int(np.prod(a0["grid_shape"]))
+    order = sorted(range(len(parts)), key=lambda i: meta[i]["range"][0])
+    total = int(np.prod(m0["grid_shape"]))
     pos = 0
-    for _, a in parts:
-        if a["range"][0] != pos:
+    for i in order:
+        if meta[i]["range"][0] != pos:
             raise ValueError(f"shards do not tile the grid: gap or overlap at flat index {pos}")
-        pos = a["range"][1]
+        pos = meta[i]["range"][1]
     if pos != total:
         raise ValueError(f"shards cover {pos} of {total} grid points")
-    shape = tuple(a0["grid_shape"])
-    arrays = {k: np.concatenate([p[0][k] for p in parts]).reshape(*shape, *parts[0][0][k].shape[1:])
-              for k in parts[0][0]}
-    attrs = {**a0, "dims": {k: list(a0["axes"]) + v[1:] for k, v in a0["dims"].items()},
-             "range": [0, total], "shard": 0, "num_shards": 1, "merged_from": len(parts)}
+    names, shape = list(m0["axes"]), tuple(m0["grid_shape"])
+    first = parts[order[0]]
+    data_vars = {}
+    for k, var in first.data_vars.items():
+        flat = np.concatenate([parts[i][k].values for i in order])
+        data_vars[k] = ((*names, *var.dims[1:]), flat.reshape(*shape, *flat.shape[1:]))
+    coords = {k: np.asarray(v, np.float64) for k, v in m0["grid"].items()}
+    for name, c in first.coords.items():
+        if "point" not in c.dims:
+            coords[name] = (c.dims, c.values) if name not in c.dims else c.values
+    attrs = {**first.attrs, "range": [0, total], "shard": 0, "num_shards": 1, "merged_from": len(parts)}
+    ds = build(None, data_vars, coords=coords, attrs=attrs)
     if out is not None:
-        save_result(out, arrays, attrs)
-    return arrays, attrs
+        write(out, ds)
+    return ds

@@ -128,3 +128,106 @@ def test_changed_inputs_names_the_difference():
     assert changed_inputs(old, new) == ["method", "mixture"]
     assert changed_inputs(old, old) == []
     assert changed_inputs(None, {"n": "x"}) == ["n"]
+
+
+# ------------------------------------------------------------------------------ labelled netCDF results
+def _dataset():
+    from rfdiff.results import build, class_coords, provenance
+
+    rng = np.random.default_rng(0)
+    return build(None, {"eps_test": (("class", "tau"), rng.normal(size=(3, 5))),
+                        "counts": (("class",), np.array([1, 2**31 - 1, -5], dtype=np.int64)),
+                        "exists": ((), np.bool_(True)), "tau_gen": (("class",), np.array([np.inf, np.nan, -0.0]))},
+                 coords={"tau": np.logspace(-3, 3, 5), **class_coords(3, ["a", "bb", "c c"])},
+                 attrs={**provenance("curves", {"model": {"t": 0.1}, "finite": {"seed": 7}}, title="demo"),
+                        "nested": {"x": [1, 2]}, "none": None})
+
+
+def test_result_round_trip_is_exact_and_self_describing(tmp_path):
+    import xarray as xr
+
+    from rfdiff.results import PROVENANCE, attr_json, open_result, write
+
+    ds = _dataset()
+    path = write(tmp_path / "r.nc", ds)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]  # atomic: no temporary file left behind
+    assert path.read_bytes()[:4] == b"CDF\x02"  # netCDF3, 64-bit offset
+    back = open_result(path)
+    assert back.identical(ds)  # values (inf, NaN, -0.0), dtypes, coords, attrs
+    with xr.open_dataset(path, engine="scipy") as plain:  # any xarray reads it, no rfdiff needed
+        assert plain["eps_test"].dims == ("class", "tau") and plain["class"].values.tolist() == [1, 2, 3]
+        assert plain["class_name"].values.tolist() == ["a", "bb", "c c"]
+    assert back["counts"].dtype == np.int32 and back["exists"].dtype == np.int8  # what netCDF3 can store
+    assert set(PROVENANCE) <= set(back.attrs) and attr_json(back, "seeds") == {"finite": 7}
+    assert attr_json(back, "spec") == {"model": {"t": 0.1}, "finite": {"seed": 7}}
+    assert attr_json(back, "nested") == {"x": [1, 2]} and back.attrs["none"] == "none"
+    for name, var in back.variables.items():
+        assert var.attrs["long_name"] and var.attrs["units"] != "unknown", name
+    with pytest.raises(ValueError, match=r"end in \.nc"):
+        write(tmp_path / "r.npz", ds)
+    with pytest.raises(ValueError, match="lacks the provenance"):
+        bare = ds.copy()
+        bare.attrs = {}
+        write(tmp_path / "q.nc", bare)
+    from rfdiff.results import build
+
+    with pytest.raises(ValueError, match="int32 range"):
+        build("curves", {"big": (("i",), np.array([2**40]))})
+    # a name the table lacks is marked, never given a made-up unit
+    assert build("curves", {"foo": (("i",), np.ones(2))})["foo"].attrs["units"] == "unknown"
+
+
+def test_old_npz_results_are_read_and_converted(tmp_path, capsys):
+    """An rfdiff 0.1 spectrum.npz (dims lam/class, 0-based classes, spec as a dict) reads as the new Dataset,
+    and `rfdiff convert` writes the identical .nc next to it."""
+    from rfdiff.cli import main
+    from rfdiff.results import attr_json, open_result
+
+    lam = np.geomspace(1e-2, 10, 6)
+    cd = np.arange(12.0).reshape(6, 2)
+    spec = {"mixture": {"proportions": [0.5, 0.5]}, "finite": {"seed": 3}}
+    old = save_result(tmp_path / "spectrum.npz", {"lam": lam, "density": cd.sum(1), "class_density": cd,
+                                                  "edges": np.array([[0.1, 2.0]])},
+                      {"dims": {"lam": ["lam"], "density": ["lam"], "class_density": ["lam", "class"],
+                                "edges": ["bulk", "side"]},
+                       "coords": {"lam": lam.tolist(), "class": [0, 1], "side": ["lower", "upper"]},
+                       "spec": spec, "rfdiff_version": "0.1.0", "atom_mass": 0.2})
+    ds = open_result(old)
+    assert ds.attrs["rfdiff_kind"] == "spectrum" and ds["class_density"].dims == ("lambda", "class")
+    np.testing.assert_array_equal(ds["lambda"].values, lam)
+    np.testing.assert_array_equal(ds["class_density"].sel({"class": 2}).values, cd[:, 1])  # class 0 -> 1
+    assert attr_json(ds, "spec") == spec and attr_json(ds, "seeds") == {"finite": 3}
+    assert ds.attrs["atom_mass"] == 0.2 and ds["side"].values.tolist() == ["lower", "upper"]
+    assert main(["convert", str(old), "-q"]) == 0
+    assert open_result(tmp_path / "spectrum.nc").identical(ds)
+
+
+def test_bad_result_files_are_one_line_errors_naming_the_file(tmp_path):
+    import xarray as xr
+
+    from rfdiff.errors import ResultFileError
+    from rfdiff.results import open_result, write
+
+    good = write(tmp_path / "good.nc", _dataset()).read_bytes()
+    (tmp_path / "trunc.nc").write_bytes(good[:200])
+    (tmp_path / "junk.nc").write_bytes(b"junk" * 10)
+    xr.Dataset({"x": ("i", np.ones(3))}).to_netcdf(tmp_path / "foreign.nc", engine="scipy")
+    np.savez(tmp_path / "foreign.npz", x=np.ones(3))
+    for name in ("trunc.nc", "junk.nc", "foreign.nc", "foreign.npz"):
+        with pytest.raises(ResultFileError) as err:
+            open_result(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="missing.nc"):
+        open_result(tmp_path / "missing.nc")
+
+
+def test_help_and_import_do_not_load_xarray():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport rfdiff, rfdiff.results, rfdiff.io\nfrom rfdiff.cli import main\n"
+            "for argv in (['--help'], ['convert', '--help'], ['merge', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "assert 'xarray' not in sys.modules and 'pandas' not in sys.modules\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

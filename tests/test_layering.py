@@ -3,7 +3,8 @@ circle. Read from the source with ``ast`` (every import counts, including the la
 so the rule cannot silently rot when a module moves.
 
 Stages, in data-flow order: model → theory → finite → simulate → unet → cli. Beside them: ``precision``,
-``errors`` and ``io`` (leaves), ``sweep`` (grid engine), ``plots`` (figures), ``spec`` (the spec schema).
+``errors`` and ``io`` (leaves), ``results`` (labelled result files, on ``io``), ``sweep`` (grid engine),
+``plots`` (figures), ``spec`` (the spec schema).
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ ALLOWED = {
     "precision": set(),
     "errors": set(),
     "io": LEAVES,
+    "results": LEAVES | {"io"},
     "model": LEAVES,
     "theory": LEAVES | {"model"},
     "finite": LEAVES | {"io", "model", "theory"},
-    "sweep": LEAVES | {"io"},
+    "sweep": LEAVES | {"io", "results"},
     "plots": LEAVES,
     "_schema": LEAVES,
     "spec": LEAVES | {"_schema", "io", "model", "theory", "simulate", "unet"},
-    "simulate": LEAVES | {"io", "plots", "model", "theory", "finite"},
-    "unet": LEAVES | {"io", "plots", "model", "theory", "finite", "simulate"},
-    "cli": LEAVES | {"io", "plots", "spec", "sweep", "model", "theory", "finite", "simulate", "unet"},
+    "simulate": LEAVES | {"io", "results", "plots", "model", "theory", "finite"},
+    "unet": LEAVES | {"io", "results", "plots", "model", "theory", "finite", "simulate"},
+    "cli": LEAVES | {"io", "results", "plots", "spec", "sweep", "model", "theory", "finite", "simulate", "unet"},
     "__main__": {"cli"},
 }
 

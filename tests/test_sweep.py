@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rfdiff.io import load_result
+from rfdiff.results import open_result
 from rfdiff.sweep import merge_shards, phase_diagram, shard_range
 
 AXES = {"x": np.linspace(0.1, 2.0, 7), "y": np.logspace(-1, 1, 5)}
@@ -32,21 +33,26 @@ def test_grid_values_labels_and_sharded_equals_single(tmp_path):
     one = phase_diagram(_fn, AXES, out_dims={"z": ("class",)}, chunk_size=8, devices=jax.devices()[:1],
                         progress=False)
     many = phase_diagram(_fn, AXES, out_dims={"z": ("class",)}, chunk_size=8, progress=False,
-                         path=tmp_path / "pd.npz", out_coords={"class": [0, 1]})
+                         path=tmp_path / "pd.nc")
     np.testing.assert_allclose(one["s"], _reference(), rtol=1e-14)
     assert many["z"].shape == (7, 5, 2)
     for k in one:
         np.testing.assert_array_equal(one[k], many[k])  # identical, not just close
-    arrs, attrs = load_result(tmp_path / "pd.npz")
-    assert attrs["dims"]["z"] == ["x", "y", "class"] and attrs["dims"]["s"] == ["x", "y"]
-    np.testing.assert_allclose(attrs["coords"]["y"], AXES["y"])
-    np.testing.assert_array_equal(arrs["z"], many["z"])
-    assert not (tmp_path / "pd.npz.partial.npz").exists()
+    ds = open_result(tmp_path / "pd.nc")
+    assert ds["z"].dims == ("x", "y", "class") and ds["s"].dims == ("x", "y")
+    np.testing.assert_array_equal(ds["y"].values, AXES["y"])  # float64 coordinates survive netCDF exactly
+    assert ds["class"].values.tolist() == [1, 2] and ds.attrs["rfdiff_kind"] == "phase_diagram"
+    np.testing.assert_array_equal(ds["z"].values, many["z"])
+    as_ds = phase_diagram(_fn, AXES, out_dims={"z": ("class",)}, chunk_size=8, progress=False, as_dataset=True)
+    np.testing.assert_array_equal(as_ds["z"].values, many["z"])
+    assert not (tmp_path / "pd.nc.partial.npz").exists()
+    with pytest.raises(ValueError, match=r"\.nc"):
+        phase_diagram(_fn, AXES, progress=False, path=tmp_path / "pd.npz")
 
 
 def test_resume_after_interruption_gives_identical_result(tmp_path):
     full = phase_diagram(_fn, AXES, chunk_size=4, progress=False)
-    path = tmp_path / "r.npz"
+    path = tmp_path / "r.nc"
     assert phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=3, key={"f": "_fn"}) is None
     part, _ = load_result(str(path) + ".partial.npz")
     assert part["__done__"].sum() == 3 and not path.exists()
@@ -61,7 +67,7 @@ def _scaled(scale):
 
 
 def test_changed_key_recomputes_same_key_resumes(tmp_path):
-    path = tmp_path / "k.npz"
+    path = tmp_path / "k.nc"
     f1, f3 = _scaled(1.0), _scaled(3.0)
     old = phase_diagram(f1, AXES, chunk_size=4, progress=False, key={"scale": 1.0})
     assert phase_diagram(f1, AXES, chunk_size=4, path=path, progress=False, max_chunks=3,
@@ -76,23 +82,23 @@ def test_changed_key_recomputes_same_key_resumes(tmp_path):
     resumed = phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, key={"scale": 3.0}, resume=True)
     np.testing.assert_array_equal(resumed["s"], fresh["s"])  # bit-identical to an uninterrupted run
     np.testing.assert_allclose(fresh["s"] - old["s"], np.broadcast_to(2 * np.log(AXES["y"]), (7, 5)), atol=1e-13)
-    assert not (tmp_path / "k.npz.partial.npz").exists()
+    assert not (tmp_path / "k.nc.partial.npz").exists()
 
 
 def test_shards_merge_to_full_grid(tmp_path):
     full = phase_diagram(_fn, AXES, chunk_size=8, progress=False)
     paths = []
     for i in range(3):
-        paths.append(tmp_path / f"s{i}.npz")
+        paths.append(tmp_path / f"s{i}.nc")
         phase_diagram(_fn, AXES, chunk_size=8, path=paths[-1], shard=i, num_shards=3, progress=False)
-    arrs, attrs = merge_shards(paths[::-1], out=tmp_path / "merged.npz")
+    merged = merge_shards(paths[::-1], out=tmp_path / "merged.nc")
     for k in full:
-        np.testing.assert_array_equal(full[k], arrs[k])
-    assert attrs["dims"]["z"][:2] == ["x", "y"]
+        np.testing.assert_array_equal(full[k], merged[k].values)
+    assert merged["z"].dims[:2] == ("x", "y") and open_result(tmp_path / "merged.nc").identical(merged)
     with pytest.raises(ValueError, match="tile|cover"):
         merge_shards(paths[:2])
     # a shard of another problem (different key) is refused, naming what differs
-    other = tmp_path / "other.npz"
+    other = tmp_path / "other.nc"
     phase_diagram(_fn, AXES, chunk_size=8, path=other, shard=2, num_shards=3, progress=False, key={"spec": "b"})
     with pytest.raises(ValueError, match=r"another problem .*changed: key\)"):
         merge_shards([paths[0], paths[1], other])
@@ -109,7 +115,7 @@ def test_shard_range_tiles_and_validates():
 
 def test_without_a_key_no_partial_is_reused(tmp_path):
     """fn cannot be hashed: without key= a partial file (possibly of another fn) is never resumed."""
-    path = tmp_path / "pd.npz"
+    path = tmp_path / "pd.nc"
     assert phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=3, key={"f": 1}) is None
     other = lambda q: {"s": 10.0 * _fn(q)["s"]}  # noqa: E731  (another function, same grid)
     got = phase_diagram(other, AXES, chunk_size=4, path=path, progress=False)

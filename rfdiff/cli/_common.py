@@ -3,9 +3,7 @@ and the progress-bar policy."""
 
 from __future__ import annotations
 
-import datetime
 import logging
-import subprocess
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +14,8 @@ from ..spec import Spec, SpecError
 
 log = logging.getLogger("rfdiff")
 
-__all__ = ["load", "require", "out_dir", "provenance", "progress", "parse_grid", "tau_grid", "wrote"]
+__all__ = ["load", "require", "out_dir", "provenance", "write_result", "progress", "parse_grid", "tau_grid",
+           "wrote"]
 
 
 def _read_raw(path) -> dict[str, Any]:
@@ -69,27 +68,19 @@ def out_dir(args, command: str) -> Path:
     return out
 
 
-def _git_commit() -> str | None:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        res = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
-        return res.stdout.strip() or None if res.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+def provenance(kind: str, spec: Spec | None = None, *, title: str = "", **extra) -> dict[str, Any]:
+    """Global attributes of a result file (:func:`rfdiff.results.provenance`: kind, version, commit, the resolved
+    spec's content, fingerprint, command line, date, seeds, title) plus ``extra`` (JSON-encoded on write)."""
+    from ..results import provenance as _provenance
+
+    return {**_provenance(kind, spec, title=title), **extra}
 
 
-def provenance(spec: Spec | None = None, **extra) -> dict[str, Any]:
-    """Attributes that make a result file self-describing: resolved spec, version, commit, command line, date."""
-    from .main import _version
+def write_result(path, data_vars, *, coords=None, attrs=None) -> Path:
+    """Build the labelled Dataset (:func:`rfdiff.results.build`) and write it atomically to ``path`` (.nc)."""
+    from ..results import build, write
 
-    out = {"rfdiff_version": _version(), "git_commit": _git_commit(), "command_line": " ".join(sys.argv),
-           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    if spec is not None:
-        out["spec"] = spec.to_dict()
-        out["spec_fingerprint"] = spec.fingerprint()
-    out.update(extra)
-    return out
+    return write(path, build(None, data_vars, coords=coords, attrs=attrs))
 
 
 def progress(args) -> bool:

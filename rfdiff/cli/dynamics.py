@@ -3,6 +3,8 @@
 Clock and definitions: the d → ∞ theory uses the ridge-time proxy (``rfdiff.theory.curves``); the finite-d
 closed form (``--d`` or ``[finite] d``) uses gradient flow (``--kind flow``) or ridge (``--kind ridge``). Times
 are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, half memorisation, onset).
+Results: ``curves.nc``, ``timescales.nc``, ``phase_diagram.nc`` (labelled netCDF, :mod:`rfdiff.results`;
+classes numbered from 1).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..io import save_result
 from ..spec import SpecError
-from ._common import load, out_dir, parse_grid, progress, provenance, require, tau_grid, wrote
+from ..results import class_coords
+from ._common import (load, out_dir, parse_grid, progress, provenance, require, tau_grid,
+                      write_result, wrote)
 
 __all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard"]
 
@@ -54,18 +57,19 @@ def _curves(args):
     return spec, taus, arrays, d
 
 
-def _dims(arrays):
-    return {k: (["class", "tau"] if v.ndim == 2 else ["class"] if v.ndim == 1 else []) for k, v in arrays.items()}
+_CLOCK = "theory: ridge-time proxy mu = 1/tau; finite: {}"
 
 
 def curves(args) -> int:
+    from ..results import curve_vars
+
     spec, taus, arrays, d = _curves(args)
     out = out_dir(args, "curves")
-    path = save_result(out / "curves.npz", {"tau": taus, **arrays},
-                       {"dims": {"tau": ["tau"], **_dims(arrays)}, "coords": {"tau": taus.tolist()},
-                        "units": {"tau": "training time τ (GD steps × step size, theory units)"},
-                        "clock": {"theory": "ridge-time proxy μ = 1/τ", "finite": args.kind}, "d": d,
-                        **provenance(spec)})
+    k = arrays["theory_eps_train"].shape[0]
+    path = write_result(out / "curves.nc", curve_vars(arrays, taus.size),
+                        coords={"tau": taus, **class_coords(k)},
+                        attrs=provenance("curves", spec, title=f"per-class learning curves: {args.spec}",
+                                         clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
     wrote(path)
     return 0
 
@@ -84,14 +88,13 @@ def timescales(args) -> int:
     K = res["theory_tau_gen"].shape[0]
     print("source   class   tau_gen     tau_mem     tau_onset   min eps_te  eps_tr(inf)")
     for src in sources:
-        for c in range(K):
-            print(f"{src:8s} {c:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:10.4g}" for k in _TIME_KEYS))
+        for c in range(K):  # classes numbered from 1, as sigma_1, pi_1 of the spec and the result file
+            print(f"{src:8s} {c + 1:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:10.4g}" for k in _TIME_KEYS))
     out = out_dir(args, "timescales")
-    path = save_result(out / "timescales.npz", res,
-                       {"dims": {k: ["class"] for k in res}, "coords": {"class": list(range(K))},
-                        "units": {k: "training time τ" for k in res if "tau" in k},
-                        "clock": {"theory": "ridge-time proxy μ = 1/τ", "finite": args.kind}, "d": d,
-                        **provenance(spec)})
+    path = write_result(out / "timescales.nc", {k: (("class",), v) for k, v in res.items()},
+                        coords=class_coords(K),
+                        attrs=provenance("timescales", spec, title=f"per-class times: {args.spec}",
+                                         clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
     wrote(path)
     return 0
 
@@ -230,7 +233,7 @@ def phase_diagram(args) -> int:
     pop_grid = {**grid, **{k: [v] for k, v in fixed_arrays.items()}}
     n_quad = args.n_quad or default_n_quad(mix, pop_grid)
     out = out_dir(args, "phase-diagram")
-    name = "phase_diagram.npz" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.npz"
+    name = "phase_diagram.nc" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.nc"
     with x64():
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
@@ -239,9 +242,11 @@ def phase_diagram(args) -> int:
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
                     key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
                     resume=True if args.resume else None,
+                    out_coords=class_coords(mix.num_classes),
                     attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),
-                           "units": {k: "training time τ (ridge-time clock)" for k in _TIME_KEYS[:3]},
-                           **provenance(spec)})
+                           "clock": "ridge-time proxy mu = 1/tau",
+                           **provenance("phase_diagram", spec, title="per-class theory times over "
+                                        + " x ".join(grid))})
     resid = np.asarray(res["residual"], dtype=np.float64)
     if not np.all(np.isfinite(resid)) or np.nanmax(resid) > 1e-8:
         flat = np.where(np.isfinite(resid), resid, np.inf).ravel()

@@ -4,9 +4,11 @@ Conventions (the same for every subcommand):
 
 * ``SPEC`` is a TOML spec file (schema: ``rfdiff schema``); command-line overrides (``--d``, ``--seed``,
   ``--axis``, ...) are written into the spec *before* it is validated, so they pass the same checks.
-* ``--out DIR`` is always a directory (default ``runs/<spec name>/<command>``); results are labelled ``.npz``
-  files carrying the resolved spec, the command line and the rfdiff version. The one exception is
-  ``rfdiff merge DIR --out FILE``: its input is the directory, so ``--out`` names the merged file.
+* ``--out DIR`` is always a directory (default ``runs/<spec name>/<command>``); results are labelled netCDF
+  files (``.nc``, :mod:`rfdiff.results`; ``rfdiff.open_result`` reads them) carrying the resolved spec, the
+  command line, the seeds and the rfdiff version. The exceptions are ``rfdiff merge DIR --out FILE`` and
+  ``rfdiff convert OLD.npz --out FILE``: their input is not a spec, so ``--out`` names the written file.
+* Classes are numbered from 1 (as σ_1, π_1 of the spec) in tables, files and messages of every command.
 * Data go to stdout and files; diagnostics (progress, "wrote ...") to stderr through :mod:`logging`
   (``-q`` warnings only, ``-v`` debug and tracebacks). Progress bars only on a terminal and without ``-q``.
 * Exit status: 0 success; 2 a usage or spec error (bad option, unknown key, out-of-range value, missing file);
@@ -31,13 +33,14 @@ log = logging.getLogger("rfdiff")
 
 PHASE_AXES_HELP = """\
 phase-diagram parameters (axes and fixed values):
-  sigma_ratio  σ_1/σ_2 > 0: class 0's standard deviation becomes sigma_ratio × class 1's
-  pi1          0 < π_1 < 1: class 0's proportion; the other classes share 1 − π_1 in their spec ratios
+  sigma_ratio  σ_1/σ_2 > 0: class 1's standard deviation becomes sigma_ratio × class 2's
+  pi1          0 < π_1 < 1: class 1's proportion; the other classes share 1 − π_1 in their spec ratios
   separation   ≥ 0: strong orthogonal centroids, ||μ_c||²/d = separation for every class (0: none)
   psi_p, psi_n > 0: p/d and n/d of the random-features model
   t            > 0: diffusion time
-outputs per class (dimension "class"): tau_gen, tau_mem, tau_onset (theory times, ridge-time clock),
-eps_test_min, eps_train_inf, and the fixed-point residual per point."""
+outputs per class (dimension "class", numbered 1..K): tau_gen, tau_mem, tau_onset (theory times, ridge-time
+clock), eps_test_min, eps_train_inf, and the fixed-point residual per point; written to DIR/phase_diagram.nc
+(netCDF; dimensions named after the axes, then "class")."""
 
 MERGE_HELP = """\
 --shard auto reads the job-array index of the scheduler (first match wins):
@@ -139,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("window", "window:run", "the stopping window: every class generalised, none memorised (theory)",
             description="Per-class intervals [tau_gen, tau_mem] of the d → ∞ theory (ridge-time clock), the common "
                         "window [max tau_gen, min tau_mem] and its width in decades, or the disparity: which "
-                        "class memorises before which one generalises. Writes DIR/window.npz.")
+                        "class memorises before which one generalises. Writes DIR/window.nc.")
     p.add_argument("spec", help="TOML spec ([mixture], [model], optional [curves] taus)")
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
     p.add_argument("--memorisation", default="tau_mem", choices=["tau_mem", "tau_onset"],
@@ -147,12 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",
-            description="Merge DIR/phase_diagram.shard-I-of-N.npz (I = 0 .. N-1, from `rfdiff phase-diagram "
-                        "--shard I --num-shards N` or `--shard auto` in a job array) into DIR/phase_diagram.npz. "
+            description="Merge DIR/phase_diagram.shard-I-of-N.nc (I = 0 .. N-1, from `rfdiff phase-diagram "
+                        "--shard I --num-shards N` or `--shard auto` in a job array) into DIR/phase_diagram.nc. "
                         "Refuses, naming them, missing shards, mixed N and shards of different problems.",
             epilog=MERGE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", metavar="DIR", help="directory holding the shard files")
-    p.add_argument("--out", metavar="FILE", default=None, help="merged result file (default DIR/phase_diagram.npz)")
+    p.add_argument("--out", metavar="FILE", default=None, help="merged result file (default DIR/phase_diagram.nc)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
+
+    p = add("convert", "merge:convert", "write an old .npz result (rfdiff <= 0.1) as a labelled .nc result",
+            description="Read an old .npz result (its dims/coords labels; classes renumbered from 1) and write "
+                        "the netCDF result next to it (OLD.nc) or to --out.")
+    p.add_argument("file", metavar="OLD.npz", help="old result file")
+    p.add_argument("--out", metavar="FILE", default=None, help="netCDF file to write (default OLD.nc)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
 
@@ -183,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, seed=True)
 
     p = add("compare", "simulate:compare", "per-class τ_gen, τ_mem, τ_onset: theory curves vs a simulation log")
-    p.add_argument("theory", help="curve file (tau, eps_train, eps_test[, eps_train_inf]), e.g. theory.npz")
-    p.add_argument("simulation", help="simulation log (sim.npz of `rfdiff simulate rf`) or curve file")
+    p.add_argument("theory", help="curve file (tau, eps_train, eps_test[, eps_train_inf]), e.g. theory.nc")
+    p.add_argument("simulation", help="simulation log (sim.nc of `rfdiff simulate rf`) or curve file")
     p.add_argument("--source", choices=("finite", "theory"), default=None,
                    help="for an `rfdiff curves` file: finite-d closed form (default if present) or d → ∞ theory")
     _common(p)

@@ -9,7 +9,8 @@ import logging
 from pathlib import Path
 
 from ..spec import Spec, SpecError
-from ._common import load, out_dir, progress, provenance, require, wrote
+from ..results import class_coords
+from ._common import load, out_dir, progress, provenance, require, write_result, wrote
 
 __all__ = ["simulate_spec", "rf", "unet", "compare"]
 
@@ -18,8 +19,9 @@ log = logging.getLogger("rfdiff")
 
 def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = True) -> list[Path]:
     """Realise the spec's problem (``[finite]`` d, seed), train the RF readout (``[simulate]``), write
-    ``sim.npz`` and, with ``[simulate] theory = true``, the closed-form curves ``theory.npz`` of the same
-    realisation and step. ``lr_frac`` sets η̂ = lr_frac/λ_max(U) from the exact moments."""
+    ``sim.nc`` and, with ``[simulate] theory = true``, the closed-form curves ``theory.nc`` of the same
+    realisation and step (labelled netCDF results of kind ``simulate_rf``). ``lr_frac`` sets
+    η̂ = lr_frac/λ_max(U) from the exact moments."""
     import jax
 
     from ..finite.features import realise, train_moments
@@ -40,10 +42,26 @@ def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = Tru
         raise SpecError(f"{ckpt} holds a checkpoint: pass --resume to continue it, or choose another --out")
     cfg = sim.train_config(lr, checkpoint_dir=str(ckpt))
     log_ = train_rf(prob, cfg, moments=moments, progress=progress)
-    paths = [log_.save(out / "sim.npz", {"config": cfg.to_dict(), **provenance(spec)})]
+    prov = provenance("simulate_rf", spec, title="RF score model trained by gradient descent")
+    dv, coords = _trainlog_vars(log_)
+    paths = [write_result(out / "sim.nc", dv, coords=coords,
+                          attrs={**prov, "config": cfg.to_dict(), "gd_step": float(lr)})]
     if theory is not None:
-        paths.append(theory_file(out / "theory.npz", theory, lr, cfg.steps))
+        paths.append(theory_file(out / "theory.nc", theory, lr, cfg.steps, attrs=prov))
     return paths
+
+
+def _trainlog_vars(log_):
+    """A :class:`rfdiff.simulate.train.TrainLog` as (data_vars, coords) on the dims ``step``,
+    ``class`` (1-based), ``input`` × ``neuron`` (the readout A)."""
+    import numpy as np
+
+    k = np.shape(log_.bayes_drop)[0]
+    dv = {"tau": (("step",), log_.tau), "train_loss": (("step", "class"), log_.train_loss),
+          "test_loss": (("step", "class"), log_.test_loss), "score_error": (("step", "class"), log_.score_error),
+          "bayes_drop": (("class",), log_.bayes_drop), "gamma2": (("class",), log_.gamma2),
+          "A": (("input", "neuron"), log_.A)}
+    return dv, {"step": np.asarray(log_.step), **class_coords(k)}
 
 
 def rf(args) -> int:
@@ -65,6 +83,7 @@ def unet(args) -> int:
     cfg = spec.unet
     out = out_dir(args, "simulate-unet")
     train(cfg, out, resume=args.resume, progress=progress(args))
+    wrote(_unet_result(out, spec))
     s = summarise(out)
     keep = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items() if k not in ("arrays", "attrs")}
     keep["config"] = dataclasses.asdict(cfg)
@@ -75,15 +94,44 @@ def unet(args) -> int:
     return 0
 
 
+def _unet_result(out: Path, spec: Spec) -> Path:
+    """``metrics.nc``: the per-class curves of ``metrics.npz`` (the trainer's resumable row store) as a labelled
+    result: dims ``step``, ``class`` (1..K, named by Fashion-MNIST, ``fmnist_label`` the data set's label) and
+    ``t`` (diffusion time), with the resolved spec as provenance."""
+    import numpy as np
+
+    from ..io import load_result
+    from ..results import describe, from_legacy, write
+    from ..unet.fmnist import FASHION_MNIST_CLASSES
+
+    ds = from_legacy(*load_result(out / "metrics.npz"), name="metrics.npz")
+    labels = np.asarray(spec.unet.classes, dtype=np.int32)
+    names = np.asarray([FASHION_MNIST_CLASSES[int(c)] for c in labels], dtype=str)
+    ds = ds.assign_coords(fmnist_label=("class", labels), class_name=("class", names))
+    for name in ("fmnist_label", "class_name"):
+        ds[name].attrs.update(zip(("long_name", "units"), describe(name)))
+    prov = provenance("simulate_unet", spec, title="U-Net on class-imbalanced Fashion-MNIST")
+    ds.attrs.update({k: v for k, v in prov.items()})
+    ds.attrs.pop("converted_from", None)
+    return write(out / "metrics.nc", ds)
+
+
 def compare(args) -> int:
     from ..simulate.compare import compare_timescales, load_curves, write_comparison
 
     for f in (args.theory, args.simulation):
         if not Path(f).is_file():
             raise FileNotFoundError(f"no such file: {f}")
+    from ..results import attr_json, open_result
+
     theory, sim = load_curves(args.theory, args.source), load_curves(args.simulation)
     out = Path(args.out) if args.out else Path(args.simulation).parent
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out must be a directory, but {out} is a file")
-    wrote(*write_comparison(out, compare_timescales(theory, sim), title=f"{args.theory} vs {args.simulation}"))
+    # the simulation's resolved spec is the comparison's (the theory file carries the same one when it comes
+    # from `rfdiff simulate rf`)
+    sim_spec = attr_json(open_result(args.simulation), "spec") or None
+    attrs = provenance("comparison", sim_spec if isinstance(sim_spec, dict) else None)
+    wrote(*write_comparison(out, compare_timescales(theory, sim), title=f"{args.theory} vs {args.simulation}",
+                            attrs=attrs))
     return 0

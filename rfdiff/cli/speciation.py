@@ -6,9 +6,9 @@ import logging
 
 import numpy as np
 
-from ..io import save_result
 from ..spec import SpecError
-from ._common import load, out_dir, progress, provenance, require, wrote
+from ..results import class_coords
+from ._common import load, out_dir, progress, provenance, require, write_result, wrote
 
 __all__ = ["run"]
 
@@ -45,16 +45,16 @@ def run(args) -> int:
             chunk=cfg.chunk, method=cfg.method, seed=cfg.seed, checkpoint_dir=out / "checkpoint",
             resume=True if args.resume else None,
             progress=progress(args))
-    dims = {"ratio": ["ratio"], "proportions": ["ratio", "class"], "theory": ["ratio", "class"],
-            "sim": ["ratio", "class"], "se": ["ratio", "class"], "ci": ["ratio", "class", "bound"],
-            "counts": ["ratio", "class"], "n": ["ratio"],
-            "ratio_fine": ["ratio_fine"], "theory_fine": ["ratio_fine", "class"]}
-    attrs = {"dims": {k: v for k, v in dims.items() if k in res},
-             "coords": {"ratio": ratios, "class": list(range(mix.num_classes)), "bound": ["2.5%", "97.5%"]},
-             "units": {"theory": "diffusion time t (inf: committed from the start)",
-                       "sim": "diffusion time t (inf: committed from the start)"},
-             "d": cfg.d, **provenance(spec)}
-    npz = save_result(out / "speciation.npz", res, attrs)
+    dims = {"proportions": ("ratio", "class"), "theory": ("ratio", "class"), "sim": ("ratio", "class"),
+            "se": ("ratio", "class"), "ci": ("ratio", "class", "bound"), "counts": ("ratio", "class"),
+            "n": ("ratio",), "theory_fine": ("ratio_fine", "class")}
+    coords = {"ratio": np.asarray(res["ratio"]), "ratio_fine": np.asarray(res["ratio_fine"]),
+              **class_coords(mix.num_classes)}
+    if "ci" in res:
+        coords["bound"] = np.array(["2.5%", "97.5%"])
+    npz = write_result(out / "speciation.nc", {k: (v, res[k]) for k, v in dims.items() if k in res},
+                       coords=coords, attrs=provenance("speciation", spec, title=f"speciation times, d = {cfg.d}",
+                                                       d=cfg.d))
     png = plot_times_vs_ratio(res, out / "speciation.png", title=f"d = {cfg.d}")
     for i, r in enumerate(ratios):
         line = f"ratio {r:g}: theory {np.array2string(res['theory'][i], precision=3)}"

@@ -1,4 +1,5 @@
-"""``rfdiff spectrum SPEC``: the asymptotic spectrum of U for a spec, as a labelled .npz and a PNG.
+"""``rfdiff spectrum SPEC``: the asymptotic spectrum of U for a spec, as a labelled netCDF result
+(``spectrum.nc``, :mod:`rfdiff.results`) and a PNG.
 
 Spec sections used: ``[mixture]``, ``[model]``, optional ``[finite] d`` (locates outliers; needed for weak
 centroids) and ``[spectrum]`` (``lam_min``, ``lam_max``, ``num_points``, ``centroids``); the flags
@@ -12,9 +13,9 @@ import time
 
 import numpy as np
 
-from ..io import save_result
 from ..plots import plot_spectrum
-from ._common import load, out_dir, provenance, require, wrote
+from ..results import class_coords
+from ._common import load, out_dir, provenance, require, write_result, wrote
 
 __all__ = ["run"]
 
@@ -36,17 +37,12 @@ def run(args) -> int:
     seconds = time.perf_counter() - t0
     out = out_dir(args, "spectrum")
     k = mix.num_classes
-    npz = save_result(out / "spectrum.npz", {
-        "lam": res.lam, "density": res.density, "class_density": res.class_density,
-        "sample_density": res.sample_density, "residual": res.residual, "edges": res.edges,
-        "outliers": res.outliers,
-    }, {"dims": {"lam": ["lam"], "density": ["lam"], "class_density": ["lam", "class"],
-                 "sample_density": ["lam", "class"], "residual": ["lam"], "edges": ["bulk", "side"],
-                 "outliers": ["outlier"]},
-        "coords": {"lam": res.lam.tolist(), "class": list(range(k)), "side": ["lower", "upper"]},
-        "units": {"lam": "eigenvalue of U", "density": "1/λ (density of eigenvalues per unit λ)"},
-        "atom_location": res.atom_location, "atom_mass": res.atom_mass, "continuous_mass": res.continuous_mass,
-        **provenance(spec, seconds=seconds)})
+    from ..results import spectrum_vars
+
+    npz = write_result(out / "spectrum.nc", spectrum_vars(res),
+                       coords={"lambda": res.lam, **class_coords(k), "side": np.array(["lower", "upper"])},
+                       attrs=provenance("spectrum", spec, title=f"spectrum of U: {args.spec}", seconds=seconds,
+                                        d=d if d is not None else "none"))
     png = plot_spectrum(res, out / "spectrum.png", title=str(args.spec))
     log.info("atom %.4g at λ = %.4g, continuous mass %.4f, %d outlier(s); %.1f s", res.atom_mass,
              res.atom_location, res.continuous_mass, res.outliers.size, seconds)

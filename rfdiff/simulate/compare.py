@@ -6,8 +6,9 @@ implementation of the definitions). Curve files exchanged by ``rfdiff simulate r
 
     tau (T,), eps_train (K, T), eps_test (K, T)  and optionally  eps_train_inf (K,)
 
-(dims ``class``, ``tau``), written with :func:`rfdiff.io.save_result`; a simulation file is a
-:class:`rfdiff.simulation.TrainLog`.
+(dims ``class``, ``tau``), labelled netCDF results of :mod:`rfdiff.results` (``theory.nc``); a simulation file
+(``sim.nc``) holds a :class:`rfdiff.simulate.train.TrainLog` on the dims ``step`` and ``class``. Old ``.npz``
+curve files are read too (:func:`rfdiff.results.open_result`).
 
 Example::
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..precision import float64, x64
 from ..io import content_key, load_result, save_result
+from ..results import build, class_coords, curve_vars, open_result, provenance, write
 
 if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
     from ..finite.features import FeatureMoments, FiniteProblem
@@ -87,23 +89,27 @@ def _eval(theory: Theory, taus, step):
     return {k: np.asarray(v) for k, v in out.items()}, np.asarray(inf)
 
 
-def theory_file(path: str | Path, theory: Theory, lr: float, steps: int, num: int = 400) -> Path:
-    """Write the closed-form GD curves (step ``lr``) on ``num`` log-spaced step counts up to ``steps``."""
+def theory_file(path: str | Path, theory: Theory, lr: float, steps: int, num: int = 400, *, attrs=None) -> Path:
+    """Write the closed-form GD curves (step ``lr``) on ``num`` log-spaced step counts up to ``steps`` to
+    ``path`` (.nc); ``attrs``: provenance (:func:`rfdiff.results.provenance`, kind ``simulate_rf``)."""
     ks = np.unique(np.round(np.geomspace(1, steps, num)))
     cur, inf = _eval(theory, ks * lr, lr)
-    return save_result(path, {"tau": ks * lr, "eps_train": cur["eps_train"], "eps_test": cur["eps_test"],
-                              "eps_train_inf": inf},
-                       {"dims": {"eps_train": ["class", "tau"], "eps_test": ["class", "tau"],
-                                 "eps_train_inf": ["class"], "tau": ["tau"]}, "kind": "gd", "step": lr})
+    taus = ks * lr
+    dv = curve_vars({"eps_train": cur["eps_train"], "eps_test": cur["eps_test"], "eps_train_inf": inf}, taus.size)
+    meta = {**(attrs or provenance("simulate_rf")), "clock": "gradient descent", "gd_step": float(lr),
+            "title": "finite-d closed-form GD curves of the simulated realisation"}
+    return write(path, build(None, dv, coords={"tau": taus, **class_coords(inf.shape[0])}, attrs=meta))
 
 
 def load_curves(path: str | Path, source: str | None = None) -> dict:
     """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None}.
 
-    Accepts a simulation TrainLog, a file of :func:`theory_file`, or the output of ``rfdiff curves`` (arrays
-    ``finite_eps_*`` / ``theory_eps_*``): ``source`` = "finite" or "theory" picks one (default: finite if present).
+    Accepts a simulation TrainLog (``sim.nc``), a file of :func:`theory_file`, or the output of ``rfdiff curves``
+    (arrays ``finite_eps_*`` / ``theory_eps_*``): ``source`` = "finite" or "theory" picks one (default: finite if
+    present). ``.nc`` results and old ``.npz`` ones alike (:func:`rfdiff.results.open_result`).
     """
-    a, _ = load_result(path)
+    ds = open_result(path)
+    a = {str(k): v.values for k, v in ds.variables.items()}
     if "train_loss" in a:  # a simulation TrainLog: drop step 0 (τ = 0 is off the log grid)
         s = a["bayes_drop"]
         keep = a["tau"] > 0
@@ -173,8 +179,10 @@ def compare_timescales(theory, sim, *, num: int = 400) -> dict:
             "max_dev_train": float(np.max(np.abs(on_sim["eps_train"] - sim["eps_train"])))}
 
 
-def write_comparison(outdir: str | Path, cmp: dict, title: str = "") -> list[Path]:
-    """Markdown table (``comparison.md``), labelled arrays (``comparison.npz``) and a figure (``comparison.png``)."""
+def write_comparison(outdir: str | Path, cmp: dict, title: str = "", *, attrs=None) -> list[Path]:
+    """Markdown table (``comparison.md``), labelled result (``comparison.nc``: per-class times of theory and
+    simulation, dim ``class`` numbered from 1) and a figure (``comparison.png``). ``attrs``: provenance
+    (:func:`rfdiff.results.provenance` of kind ``comparison``; default: without a spec)."""
     from ..io import atomic_write_text
     from ..plots import plot_comparison
 
@@ -190,16 +198,23 @@ def write_comparison(outdir: str | Path, cmp: dict, title: str = "") -> list[Pat
     def r(a, b):
         return "—" if not (np.isfinite(a) and np.isfinite(b)) else f"{(a - b) / b:+.1%}"
 
+    # classes numbered from 1 in the table, the orders and the file, like the class coordinate
+    orders = {name: [c + 1 for c in cmp[name]] for name in ("order_gen_theory", "order_gen_sim",
+                                                            "order_mem_theory", "order_mem_sim")}
     for c in range(len(th["tau_gen"])):
-        rows.append(f"| {c} | {f(th['tau_gen'][c])} | {f(si['tau_gen'][c])} | {r(si['tau_gen'][c], th['tau_gen'][c])} "
+        rows.append(f"| {c + 1} | {f(th['tau_gen'][c])} | {f(si['tau_gen'][c])} "
+                    f"| {r(si['tau_gen'][c], th['tau_gen'][c])} "
                     f"| {f(th['tau_mem'][c])} | {f(si['tau_mem'][c])} | {r(si['tau_mem'][c], th['tau_mem'][c])} "
                     f"| {f(th['tau_onset'][c])} | {f(si['tau_onset'][c])} |")
     text = [f"# {title or 'theory vs simulation'}", "", *rows, "",
-            f"Order by τ_gen: theory {cmp['order_gen_theory']}, simulation {cmp['order_gen_sim']}; by τ_mem: theory "
-            f"{cmp['order_mem_theory']}, simulation {cmp['order_mem_sim']}.", ""]
+            f"Order by τ_gen: theory {orders['order_gen_theory']}, simulation {orders['order_gen_sim']}; by τ_mem: "
+            f"theory {orders['order_mem_theory']}, simulation {orders['order_mem_sim']}.", ""]
     paths = [atomic_write_text(outdir / "comparison.md", "\n".join(text))]
     arrays = {f"{side}_{k}": v for side in ("theory", "sim") for k, v in cmp[side].items()}
-    paths.append(save_result(outdir / "comparison.npz", arrays,
-                             {"dims": {k: ["class"] for k in arrays}, "title": title}))
+    ds = build(None, {n: (("class",), np.asarray(v)) for n, v in arrays.items()},
+               coords=class_coords(len(th["tau_gen"])),
+               attrs={**(attrs or provenance("comparison")), "title": title or "theory vs simulation", **orders,
+                      "max_dev_test": cmp["max_dev_test"], "max_dev_train": cmp["max_dev_train"]})
+    paths.append(write(outdir / "comparison.nc", ds))
     plot_comparison(cmp, outdir / "comparison.png")
     return paths + [outdir / "comparison.png"]

@@ -124,7 +124,13 @@ CASES = [
     ("compare-missing", ["compare", "{dir}/a.npz", "{dir}/b.npz"], None, 2, "no such file"),
     ("compare-corrupt", ["compare", "{dir}/junk.npz", "{dir}/junk.npz"], None, 1, "not a readable rfdiff result"),
     ("compare-truncated", ["compare", "{dir}/trunc.npz", "{dir}/trunc.npz"], None, 1, "corrupt or truncated"),
-    ("compare-wrong-kind", ["compare", "{dir}/other.npz", "{dir}/other.npz"], None, 2, "lacks the array"),
+    ("compare-wrong-kind", ["compare", "{dir}/other.nc", "{dir}/other.nc"], None, 2, "lacks the array"),
+    ("compare-foreign-npz", ["compare", "{dir}/other.npz", "{dir}/other.npz"], None, 1, "not an rfdiff result"),
+    ("compare-corrupt-nc", ["compare", "{dir}/trunc.nc", "{dir}/trunc.nc"], None, 1, "corrupt or truncated"),
+    ("convert-not-npz", ["convert", "{dir}/other.nc"], None, 2, "old .npz result"),
+    ("convert-foreign", ["convert", "{dir}/other.npz"], None, 1, "not an rfdiff result"),
+    ("convert-missing", ["convert", "{dir}/nothing.npz"], None, 2, "not found"),
+    ("merge-no-dir", ["merge", "{dir}/nowhere"], None, 2, "no such directory"),
     ("pd-linear-no-convergence", ["phase-diagram", "{spec}", "--axis", "pi1=0.2:0.8:2", "-q"] + TAUS,
      OK + 'activation = "linear"\n', 1, "did not converge"),
     ("simulate-divergence", ["simulate", "rf", "{spec}", "-q"], SIM.replace("lr = 0.1", "lr = 50.0").replace("steps = 5", "steps = 3000") +
@@ -139,6 +145,11 @@ def _materialise(tmp_path, argv, text):
     np.savez(tmp_path / "full.npz", tau=np.ones(3))
     (tmp_path / "trunc.npz").write_bytes((tmp_path / "full.npz").read_bytes()[:60])
     np.savez(tmp_path / "other.npz", density=np.ones(3))
+    from rfdiff.results import build, write  # a valid result of another kind (a spectrum: no τ curves)
+
+    write(tmp_path / "other.nc", build("spectrum", {"density": (("lambda",), np.ones(3))},
+                                       coords={"lambda": np.arange(1.0, 4.0)}))
+    (tmp_path / "trunc.nc").write_bytes((tmp_path / "other.nc").read_bytes()[:100])
     return [a.replace("{spec}", str(tmp_path / "s.toml")).replace("{dir}", str(tmp_path)) for a in argv]
 
 

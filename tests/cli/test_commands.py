@@ -3,9 +3,11 @@ diagnostics on stderr, the numbers equal to the library's."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,7 @@ import pytest
 
 import rfdiff
 from rfdiff.cli import main
-from rfdiff.io import load_result
-from rfdiff.simulate.train import TrainLog
+from rfdiff.results import PROVENANCE, open_result
 from rfdiff.spec import load_spec
 from rfdiff.sweep import merge_shards
 from rfdiff.theory import speciation as sp
@@ -28,12 +29,32 @@ def _write(tmp_path, text, name="s.toml"):
     return str(path)
 
 
-def _provenance_ok(attrs, spec_path):
-    # the resolved spec's content (not its path): a valid spec with the file's mixture and model
-    recorded = load_spec(attrs["spec"])
-    assert recorded.mixture == load_spec(spec_path).mixture and recorded.model == load_spec(spec_path).model
-    assert attrs["rfdiff_version"] == rfdiff.__version__ and attrs["command_line"]
-    assert len(attrs["spec_fingerprint"]) == 64
+def _result(path, kind, spec_path, overrides=None, sections=()):
+    """Open ``path`` with plain xarray and check the contract of a result file: every provenance attribute, the
+    spec attribute equal to the resolved spec (the file's content with the command-line ``overrides``), long_name
+    and units on every variable and coordinate, classes numbered 1..K with names. Returns the Dataset."""
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="scipy") as ds:
+        ds = ds.load()
+    assert [k for k in PROVENANCE if k not in ds.attrs] == [] and ds.attrs["rfdiff_kind"] == kind
+    raw = tomllib.loads(Path(spec_path).read_text())
+    for sec in sections:
+        raw.setdefault(sec, {})
+    for sec, values in (overrides or {}).items():
+        raw[sec] = {**raw.get(sec, {}), **values}
+    resolved = load_spec(raw)
+    assert json.loads(ds.attrs["spec"]) == json.loads(json.dumps(resolved.to_dict()))  # content, not a path
+    assert ds.attrs["spec_fingerprint"] == resolved.fingerprint()
+    assert ds.attrs["rfdiff_version"] == rfdiff.__version__ and ds.attrs["command_line"]
+    assert ds.attrs["git_commit"] and datetime.datetime.fromisoformat(ds.attrs["created"]).tzinfo is not None
+    assert isinstance(json.loads(ds.attrs["seeds"]), dict)
+    for name, var in ds.variables.items():
+        assert var.attrs.get("long_name") and var.attrs.get("units") not in (None, "", "unknown"), name
+    if "class" in ds.dims:
+        k = ds.sizes["class"]
+        assert ds["class"].values.tolist() == list(range(1, k + 1)) and ds["class_name"].dims == ("class",)
+    return ds
 
 
 def test_help_and_version_answer_without_importing_jax():
@@ -67,14 +88,19 @@ def test_check_prints_the_resolved_spec_and_schema_lists_every_key(capsys):
 def test_spectrum(tmp_path, capsys):
     spec = str(EXAMPLES / "spectrum_two_class.toml")
     assert main(["spectrum", spec, "--out", str(tmp_path), "--num-points", "40"]) == 0
-    arrays, attrs = load_result(tmp_path / "spectrum.npz")
-    assert arrays["density"].shape == (40,) and arrays["class_density"].shape == (40, 2)
-    assert attrs["dims"]["class_density"] == ["lam", "class"] and len(attrs["coords"]["lam"]) == 40
-    assert attrs["spec"]["spectrum"]["num_points"] == 40  # the override is in the recorded spec
-    _provenance_ok(attrs, spec)
+    ds = _result(tmp_path / "spectrum.nc", "spectrum", spec, {"spectrum": {"num_points": 40}}, ("spectrum",))
+    assert ds["density"].dims == ("lambda",) and ds["class_density"].dims == ("lambda", "class")
+    assert ds.sizes["lambda"] == 40 and ds["class_name"].values.tolist() == ["class 1", "class 2"]
+    s = load_spec(spec)
+    ref = rfdiff.spectral_density(s.build_mixture(), s.build_model(), ds["lambda"].values,
+                                  d=s.finite.d if s.finite else None, centroids=s.spectrum.centroids)
+    np.testing.assert_array_equal(ds["class_density"].values, ref.class_density)  # the library's numbers
+    api = rfdiff.to_dataset(ref)  # the Python call's Dataset: same variables, dims and numbers as the file
+    assert set(api.data_vars) == set(ds.data_vars) and api["class_density"].dims == ds["class_density"].dims
+    np.testing.assert_array_equal(api["edges"].values, ds["edges"].values)
     assert (tmp_path / "spectrum.png").stat().st_size > 0
     err = capsys.readouterr().err
-    assert "wrote" in err and "spectrum.npz" in err
+    assert "wrote" in err and "spectrum.nc" in err
     assert main(["spectrum", spec, "--out", str(tmp_path / "q"), "--num-points", "40", "-q"]) == 0
     assert capsys.readouterr().err == ""  # -q: no diagnostics
 
@@ -84,12 +110,32 @@ def test_timescales_table_on_stdout_equals_library(tmp_path, capsys):
     assert main(["timescales", spec, "--taus", "1e-3,1e6,40", "--d", "16", "--out", str(tmp_path), "-q"]) == 0
     out = capsys.readouterr()
     assert out.out.startswith("source") and out.err == ""
-    res, attrs = load_result(tmp_path / "timescales.npz")
+    assert [ln.split()[1] for ln in out.out.splitlines()[1:3]] == ["1", "2"]  # classes numbered from 1
+    ds = _result(tmp_path / "timescales.nc", "timescales", spec,
+                 {"curves": {"taus": [1e-3, 1e6, 40]}, "finite": {"d": 16}}, ("curves",))
     s = load_spec(spec)
     th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), np.logspace(-3, 6, 40))
     ts = rfdiff.curve_timescales(np.logspace(-3, 6, 40), th["eps_test"], th["eps_train"], th["eps_train_inf"])
-    np.testing.assert_allclose(res["theory_tau_gen"], np.asarray(ts.tau_gen), rtol=1e-12)
-    assert attrs["d"] == 16 and attrs["spec"]["finite"]["d"] == 16
+    np.testing.assert_allclose(ds["theory_tau_gen"].values, np.asarray(ts.tau_gen), rtol=1e-12)
+    assert ds["theory_tau_gen"].dims == ("class",) and ds.attrs["d"] == 16
+    # the Python API hands back the same labelled Dataset
+    api = rfdiff.to_dataset(ts)
+    np.testing.assert_array_equal(api["tau_gen"].values, ds["theory_tau_gen"].values)
+    assert api["tau_gen"].attrs["units"] == ds["theory_tau_gen"].attrs["units"]
+
+
+def test_curves_file_is_labelled_and_equals_library(tmp_path):
+    spec = str(EXAMPLES / "dynamics_two_class.toml")
+    assert main(["curves", spec, "--taus", "1e-3,1e6,30", "--out", str(tmp_path), "-q"]) == 0
+    ds = _result(tmp_path / "curves.nc", "curves", spec, {"curves": {"taus": [1e-3, 1e6, 30]}}, ("curves",))
+    assert ds["theory_eps_test"].dims == ("class", "tau") and ds.sizes == {"class": 2, "tau": 30}
+    s = load_spec(spec)
+    taus = np.logspace(-3, 6, 30)
+    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus)
+    np.testing.assert_array_equal(ds["tau"].values, taus)
+    np.testing.assert_allclose(ds["theory_eps_test"].values, th["eps_test"], rtol=1e-12)
+    api = rfdiff.to_dataset(th, taus=taus)
+    np.testing.assert_allclose(api["eps_test"].sel({"class": 2}).values, th["eps_test"][1], rtol=0)
 
 
 @pytest.mark.slow
@@ -101,14 +147,16 @@ def test_phase_diagram_shards_merge_to_single_run(tmp_path):
     for i in range(2):
         assert main(["phase-diagram", *common, "--shard", str(i), "--num-shards", "2",
                      "--out", str(tmp_path / "shards")]) == 0
-    merged, attrs = merge_shards(sorted((tmp_path / "shards").glob("*.npz")))
-    full, fattrs = load_result(tmp_path / "full" / "phase_diagram.npz")
-    assert fattrs["dims"]["tau_gen"] == ["sigma_ratio", "pi1", "class"] == attrs["dims"]["tau_gen"]
-    for k in full:
-        np.testing.assert_array_equal(full[k], merged[k])
-    _provenance_ok(fattrs, spec)
-    # weak centroids: the higher-variance class (class 0 when σ_1/σ_2 > 1) generalises first
-    assert np.all(full["tau_gen"][-1, :, 0] < full["tau_gen"][-1, :, 1])
+    merged = merge_shards(sorted((tmp_path / "shards").glob("*.nc")))
+    full = _result(tmp_path / "full" / "phase_diagram.nc", "phase_diagram", spec,
+                   {"phase_diagram": {"axes": {"sigma_ratio": [0.8, 1.6, 3], "pi1": [0.2, 0.8, 2]}, "fixed": {}}})
+    assert full["tau_gen"].dims == ("sigma_ratio", "pi1", "class") == merged["tau_gen"].dims
+    assert full["residual"].dims == ("sigma_ratio", "pi1")
+    for k in full.data_vars:
+        np.testing.assert_array_equal(full[k].values, merged[k].values)
+    # weak centroids: the higher-variance class (class 1 when σ_1/σ_2 > 1) generalises first
+    last = full["tau_gen"].isel(sigma_ratio=-1)
+    assert np.all(last.sel({"class": 1}).values < last.sel({"class": 2}).values)
 
 
 @pytest.mark.slow
@@ -118,8 +166,10 @@ def test_speciation(tmp_path, capsys):
                             '[speciation]\nd = 32\nn_trajectories = 200\nnum_steps = 60\nt_min = 0.05\nseed = 3\n')
     out = tmp_path / "r"
     assert main(["speciation", spec, "--ratios", "1,10", "--out", str(out), "-q"]) == 0
-    arrays, attrs = load_result(out / "speciation.npz")
-    assert attrs["dims"]["sim"] == ["ratio", "class"] and attrs["coords"]["ratio"] == [1.0, 10.0]
+    ds = _result(out / "speciation.nc", "speciation", spec, sections=("speciation",))
+    assert ds["sim"].dims == ("ratio", "class") and ds["ratio"].values.tolist() == [1.0, 10.0]
+    assert ds["ci"].dims == ("ratio", "class", "bound") and ds["n"].dtype == np.int32
+    arrays = {k: ds[k].values for k in ds.data_vars}
     mix10 = rfdiff.GaussianMixture.create([10 / 11, 1 / 11], [1.0, 1.0]).with_strong_centroids(
         [1.0, 1.0], [[1.0, -1.0], [-1.0, 1.0]])
     np.testing.assert_allclose(arrays["theory"][1], sp.speciation_times(mix10, 32), rtol=1e-10)
@@ -127,7 +177,7 @@ def test_speciation(tmp_path, capsys):
     assert (out / "speciation.png").is_file() and "ratio 10" in capsys.readouterr().out
     # same seed → same numbers
     assert main(["speciation", spec, "--ratios", "1,10", "--out", str(tmp_path / "r2"), "-q"]) == 0
-    np.testing.assert_array_equal(load_result(tmp_path / "r2" / "speciation.npz")[0]["sim"], arrays["sim"])
+    np.testing.assert_array_equal(open_result(tmp_path / "r2" / "speciation.nc")["sim"].values, arrays["sim"])
 
 
 @pytest.mark.slow
@@ -139,22 +189,29 @@ def test_simulate_rf_and_compare(tmp_path):
                             '[simulate]\nsteps = 40\nlr_frac = 0.3\nnum_logs = 8\nn_test = 50\nmehler_order = 16\n')
     out = tmp_path / "run"
     assert main(["simulate", "rf", spec, "--out", str(out), "-q"]) == 0
-    log = TrainLog.load(out / "sim.npz")
-    th, _ = load_result(out / "theory.npz")
-    assert log.train_loss.shape == (8, 2) and th["eps_train"].shape[0] == 2
-    assert main(["compare", str(out / "theory.npz"), str(out / "sim.npz"), "-q"]) == 0
-    cmp, _ = load_result(out / "comparison.npz")
-    assert cmp["theory_tau_gen"].shape == (2,) and cmp["sim_tau_mem"].shape == (2,)
+    log = _result(out / "sim.nc", "simulate_rf", spec)
+    th = _result(out / "theory.nc", "simulate_rf", spec)
+    assert log["train_loss"].dims == ("step", "class") and log.sizes["step"] == 8
+    assert th["eps_train"].dims == ("class", "tau") and th.sizes["class"] == 2
+    assert main(["compare", str(out / "theory.nc"), str(out / "sim.nc"), "-q"]) == 0
+    cmp = _result(out / "comparison.nc", "comparison", spec)  # the simulation's spec
+    assert cmp["theory_tau_gen"].dims == ("class",) and cmp["sim_tau_mem"].shape == (2,)
     assert (out / "comparison.png").is_file() and "τ_gen" in (out / "comparison.md").read_text()
     assert main(["simulate", "rf", spec, "--out", str(out), "-q"]) == 2  # checkpoint exists
     assert main(["simulate", "rf", spec, "--out", str(out), "-q", "--resume"]) == 0
-    np.testing.assert_array_equal(TrainLog.load(out / "sim.npz").A, log.A)
-    # --seed changes the realisation and the training noise
+    np.testing.assert_array_equal(open_result(out / "sim.nc")["A"].values, log["A"].values)
+    # --seed changes the realisation and the training noise, and is recorded
     assert main(["simulate", "rf", spec, "--out", str(tmp_path / "seeded"), "-q", "--seed", "5"]) == 0
-    assert not np.array_equal(TrainLog.load(tmp_path / "seeded" / "sim.npz").A, log.A)
+    seeded = open_result(tmp_path / "seeded" / "sim.nc")
+    assert not np.array_equal(seeded["A"].values, log["A"].values)
+    assert json.loads(seeded.attrs["seeds"]) == {"finite": 5, "simulate": 5}
 
 
 # ----------------------------------------------------------------------------- caches and resumes by content
+def _arrays(path):
+    return {k: v.values for k, v in open_result(path).data_vars.items()}
+
+
 PD_SPEC = ('[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\n'
            '[model]\npsi_p = {psi_p}\npsi_n = 1.0\nt = 0.01\n[curves]\ntaus = [1e-3, 1e6, 30]\n')
 
@@ -183,29 +240,29 @@ def test_phase_diagram_changed_spec_never_returns_old_numbers_and_resume_is_bit_
                                                                                           capsys):
     grid = ["--axis", "sigma_ratio=0.8:1.6:3", "--axis", "pi1=0.2:0.8:3", "--chunk-size", "4", "-q"]  # 3 chunks
     out = str(tmp_path / "pd")
-    result = tmp_path / "pd" / "phase_diagram.npz"
+    result = tmp_path / "pd" / "phase_diagram.nc"
     spec_a = _write(tmp_path, PD_SPEC.format(psi_p=2.0), "a.toml")
     spec_b = _write(tmp_path, PD_SPEC.format(psi_p=3.0), "b.toml")
     assert main(["phase-diagram", spec_b, *grid, "--out", str(tmp_path / "fresh_b")]) == 0
-    fresh_b = load_result(tmp_path / "fresh_b" / "phase_diagram.npz")[0]
+    fresh_b = _arrays(tmp_path / "fresh_b" / "phase_diagram.nc")
     assert main(["phase-diagram", spec_a, *grid, "--out", str(tmp_path / "fresh_a")]) == 0
-    fresh_a = load_result(tmp_path / "fresh_a" / "phase_diagram.npz")[0]
+    fresh_a = _arrays(tmp_path / "fresh_a" / "phase_diagram.nc")
     # killed after one chunk of spec A ...
     with monkeypatch.context() as m:
         _interrupt_after_first_chunk(m)
         with pytest.raises(KeyboardInterrupt):
             main(["phase-diagram", spec_a, *grid, "--out", out])
-    assert (tmp_path / "pd" / "phase_diagram.npz.partial.npz").is_file() and not result.exists()
+    assert (tmp_path / "pd" / "phase_diagram.nc.partial.npz").is_file() and not result.exists()
     # ... an explicit resume with another spec is refused, naming what changed
     assert main(["phase-diagram", spec_b, *grid, "--out", out, "--resume"]) == 2
     assert "changed: key" in capsys.readouterr().err
     # ... resumed with the same spec: bit-identical to the uninterrupted run
     assert main(["phase-diagram", spec_a, *grid, "--out", out, "--resume"]) == 0
-    for k, v in load_result(result)[0].items():
+    for k, v in _arrays(result).items():
         np.testing.assert_array_equal(v, fresh_a[k])
     # a changed spec into the same directory: the new numbers, never the old ones
     assert main(["phase-diagram", spec_b, *grid, "--out", out]) == 0
-    got = load_result(result)[0]
+    got = _arrays(result)
     assert not np.array_equal(got["tau_gen"], fresh_a["tau_gen"])
     for k, v in got.items():
         np.testing.assert_array_equal(v, fresh_b[k])
@@ -219,12 +276,12 @@ def test_speciation_changed_spec_into_same_out_gives_fresh_numbers(tmp_path):
     spec_a = _write(tmp_path, text.format(n=1.0), "a.toml")
     spec_b = _write(tmp_path, text.format(n=2.0), "b.toml")
     assert main(["speciation", spec_b, "--ratios", "1,10", "--out", str(tmp_path / "fresh"), "-q"]) == 0
-    fresh = load_result(tmp_path / "fresh" / "speciation.npz")[0]
+    fresh = _arrays(tmp_path / "fresh" / "speciation.nc")
     out = str(tmp_path / "same")
     assert main(["speciation", spec_a, "--ratios", "1,10", "--out", out, "-q"]) == 0
-    old = load_result(tmp_path / "same" / "speciation.npz")[0]
+    old = _arrays(tmp_path / "same" / "speciation.nc")
     assert main(["speciation", spec_b, "--ratios", "1,10", "--out", out, "-q"]) == 0
-    new = load_result(tmp_path / "same" / "speciation.npz")[0]
+    new = _arrays(tmp_path / "same" / "speciation.nc")
     np.testing.assert_array_equal(new["sim"], fresh["sim"])
     assert not np.array_equal(new["sim"], old["sim"])
     assert not (tmp_path / "same" / "checkpoint").exists() or not any((tmp_path / "same" / "checkpoint").iterdir())
@@ -239,3 +296,30 @@ def test_simulate_rf_resume_with_changed_spec_is_refused(tmp_path, capsys):
     code = main(["simulate", "rf", _write(tmp_path, text.format(v=2.0), "b.toml"), "--out", out, "-q", "--resume"])
     err = capsys.readouterr().err
     assert code == 2 and "changed: problem" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+def test_simulate_unet_writes_labelled_metrics(tmp_path, monkeypatch):
+    """metrics.nc of `rfdiff simulate unet`: dims step × class × t, Fashion-MNIST class names, the same numbers as
+    the trainer's metrics.npz row store, and the resolved spec."""
+    from _fmnist_fixture import write_tiny_fmnist
+
+    from rfdiff.io import load_result
+    from rfdiff.unet import FASHION_MNIST_CLASSES
+
+    monkeypatch.setenv("RFDIFF_FASHION_MNIST", str(write_tiny_fmnist(tmp_path / "data", gz=False)))
+    spec = _write(tmp_path, '[unet]\nclasses = [8, 7]\ncounts = [6, 6]\ndownsample = 4\nchannels = [4]\n'
+                            'num_steps = 50\nbatch_size = 4\ntrain_steps = 4\nfirst_eval = 2\nn_eval = 2\n'
+                            'n_samples = 12\nsample_steps = 3\nn_test_per_class = 6\nloss_draws = 1\n'
+                            f'loss_times = [0.05, 0.5]\nclassifier_cache = "{tmp_path / "clf.eqx"}"\n')
+    out = tmp_path / "run"
+    assert main(["simulate", "unet", spec, "--out", str(out), "-q"]) == 0
+    ds = _result(out / "metrics.nc", "simulate_unet", spec)
+    assert ds["eps_test"].dims == ("step", "class", "t") and ds["mem_fraction"].dims == ("step", "class")
+    assert ds["class_name"].values.tolist() == [FASHION_MNIST_CLASSES[8], FASHION_MNIST_CLASSES[7]]
+    assert ds["fmnist_label"].values.tolist() == [8, 7]
+    np.testing.assert_allclose(ds["t"].values, [0.05, 0.5], rtol=0.1)  # loss_times on the 50-step schedule
+    assert ds["time_step"].dims == ("t",) and ds["time_step"].dtype == np.int32
+    rows, _ = load_result(out / "metrics.npz")
+    np.testing.assert_array_equal(ds["step"].values, rows["step"])
+    np.testing.assert_array_equal(ds["eps_test"].values, rows["eps_test"])

@@ -10,7 +10,7 @@ import pytest
 
 from rfdiff.cli.dynamics import array_task, resolve_shard
 from rfdiff.cli.main import main
-from rfdiff.io import load_result
+from rfdiff.results import attr_json, open_result
 from rfdiff.spec import SpecError
 
 SPEC = ('[mixture]\nvariances = [1.0, 1.0]\nproportions = [0.5, 0.5]\n'
@@ -52,7 +52,7 @@ def _one_line_error(err):
 def test_slurm_array_of_four_tasks_then_merge_equals_unsharded(tmp_path, no_array, capsys):
     spec = _spec(tmp_path)
     assert main(["phase-diagram", spec, *GRID, "--out", str(tmp_path / "full")]) == 0
-    full, _ = load_result(tmp_path / "full" / "phase_diagram.npz")
+    full = open_result(tmp_path / "full" / "phase_diagram.nc")
     shards = tmp_path / "shards"
     # the sweep must shard over this process's devices only (one task per node or per GPU): jax.devices()
     # would include other hosts' devices under jax.distributed
@@ -73,38 +73,41 @@ def test_slurm_array_of_four_tasks_then_merge_equals_unsharded(tmp_path, no_arra
             m.setattr(jax, "local_devices", _local)
             assert main(["phase-diagram", spec, *GRID, "--shard", "auto", "--out", str(shards)]) == 0
     assert len(calls) == 4
-    names = sorted(p.name for p in shards.glob("*.npz"))
-    assert names == [f"phase_diagram.shard-{i}-of-4.npz" for i in range(4)]
+    names = sorted(p.name for p in shards.glob("*.nc"))
+    assert names == [f"phase_diagram.shard-{i}-of-4.nc" for i in range(4)]
+    assert open_result(shards / names[1])["tau_gen"].dims == ("point", "class")
     assert main(["merge", str(shards), "-q"]) == 0
-    merged, attrs = load_result(shards / "phase_diagram.npz")
-    assert attrs["merged_from"] == 4 and attrs["dims"]["tau_gen"] == ["sigma_ratio", "pi1", "class"]
-    assert merged.keys() == full.keys()
-    for k in full:
-        np.testing.assert_array_equal(merged[k], full[k])  # exactly, not approximately
+    merged = open_result(shards / "phase_diagram.nc")
+    assert merged.attrs["merged_from"] == 4 and merged["tau_gen"].dims == ("sigma_ratio", "pi1", "class")
+    assert set(merged.data_vars) == set(full.data_vars) and attr_json(merged, "num_shards") == 1
+    for k in full.variables:
+        np.testing.assert_array_equal(merged[k].values, full[k].values)  # exactly, not approximately
+    assert merged.attrs["spec"] == full.attrs["spec"] and merged.attrs["rfdiff_kind"] == "phase_diagram"
     # --out FILE
-    assert main(["merge", str(shards), "--out", str(tmp_path / "elsewhere" / "pd.npz"), "-q"]) == 0
-    np.testing.assert_array_equal(load_result(tmp_path / "elsewhere" / "pd.npz")[0]["tau_gen"], full["tau_gen"])
+    assert main(["merge", str(shards), "--out", str(tmp_path / "elsewhere" / "pd.nc"), "-q"]) == 0
+    np.testing.assert_array_equal(open_result(tmp_path / "elsewhere" / "pd.nc")["tau_gen"].values,
+                                  full["tau_gen"].values)
     capsys.readouterr()
 
     # a missing shard is named by its index (exit 2, one line); an unfinished one says so
     broken = tmp_path / "broken"
     shutil.copytree(shards, broken)
-    (broken / "phase_diagram.npz").unlink()
-    (broken / "phase_diagram.shard-2-of-4.npz").rename(broken / "phase_diagram.shard-2-of-4.npz.partial.npz")
-    (broken / "phase_diagram.shard-0-of-4.npz").unlink()
+    (broken / "phase_diagram.nc").unlink()
+    (broken / "phase_diagram.shard-2-of-4.nc").rename(broken / "phase_diagram.shard-2-of-4.nc.partial.npz")
+    (broken / "phase_diagram.shard-0-of-4.nc").unlink()
     assert main(["merge", str(broken)]) == 2
     line = _one_line_error(capsys.readouterr().err)
     assert "missing shard(s) 0, 2 of 4" in line and "checkpoint only: 2" in line
-    assert not (broken / "phase_diagram.npz").exists()
+    assert not (broken / "phase_diagram.nc").exists()
     # mixed N
-    shutil.copy(shards / "phase_diagram.shard-0-of-4.npz", broken / "phase_diagram.shard-0-of-2.npz")
+    shutil.copy(shards / "phase_diagram.shard-0-of-4.nc", broken / "phase_diagram.shard-0-of-2.nc")
     assert main(["merge", str(broken)]) == 2
     assert "different splits (N=2 (1 file(s)), N=4 (2 file(s)))" in _one_line_error(capsys.readouterr().err)
     # a shard of another problem (another psi_p) is refused, naming what changed
     other = tmp_path / "other"
     other.mkdir()
     for i in (0, 1, 3):
-        shutil.copy(shards / f"phase_diagram.shard-{i}-of-4.npz", other)
+        shutil.copy(shards / f"phase_diagram.shard-{i}-of-4.nc", other)
     spec_b = _spec(tmp_path, psi_p=3.0, name="b.toml")
     assert main(["phase-diagram", spec_b, *GRID, "--shard", "2", "--num-shards", "4", "--out", str(other)]) == 0
     assert main(["merge", str(other)]) == 2
@@ -113,7 +116,7 @@ def test_slurm_array_of_four_tasks_then_merge_equals_unsharded(tmp_path, no_arra
     # no shard files at all, and a corrupt one (a runtime failure: exit 1)
     assert main(["merge", str(tmp_path / "full")]) == 2
     assert "no shard files" in _one_line_error(capsys.readouterr().err)
-    (other / "phase_diagram.shard-2-of-4.npz").write_bytes(b"not an npz")
+    (other / "phase_diagram.shard-2-of-4.nc").write_bytes(b"not a netCDF file")
     assert main(["merge", str(other)]) == 1
     _one_line_error(capsys.readouterr().err)
 
@@ -124,7 +127,7 @@ def test_shard_auto_outside_a_job_array_is_a_one_line_error(tmp_path, no_array, 
     no_array.setenv("LSB_JOBINDEX", "0")  # LSF outside an array
     assert main(["phase-diagram", _spec(tmp_path), *GRID, "--shard", "auto", "--out", str(tmp_path)]) == 2
     assert "needs a job array" in _one_line_error(capsys.readouterr().err)
-    assert not list(tmp_path.glob("*.npz"))
+    assert not list(tmp_path.glob("*.nc"))
 
 
 def test_array_task_per_scheduler():

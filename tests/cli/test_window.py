@@ -1,4 +1,4 @@
-"""``rfdiff window``: the table and the window line on stdout, DIR/window.npz with provenance and the library's
+"""``rfdiff window``: the table and the window line on stdout, DIR/window.nc with provenance and the library's
 numbers, and one-line errors (exit 2) for bad input."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 import rfdiff
 from rfdiff.cli import main
-from rfdiff.io import load_result
+from rfdiff.results import attr_json, open_result
 from rfdiff.spec import load_spec
 from rfdiff.theory.window import disparity_window
 
@@ -22,18 +22,21 @@ def test_window_command_prints_the_table_and_writes_its_file(tmp_path, capsys, m
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[1].split() == ["class", "tau_gen", "tau_mem", "tau_onset", "eps_tr(inf)"]
-    assert [ln.split()[0] for ln in lines[2:4]] == ["0", "1"]
+    assert [ln.split()[0] for ln in lines[2:4]] == ["1", "2"]  # classes numbered from 1
     assert lines[-1].startswith("window: [") or lines[-1].startswith("no window")
-    assert "wrote" in err and "window.npz" in err
-    arrays, attrs = load_result(tmp_path / "window.npz")
-    spec = load_spec(attrs["spec"])
+    assert "wrote" in err and "window.nc" in err
+    ds = open_result(tmp_path / "window.nc")
+    spec = load_spec(attr_json(ds, "spec"))
     w = disparity_window(spec.build_mixture(), spec.build_model(), np.logspace(-3, 4, 60), memorisation=memorisation)
-    for k in ("tau_gen", "tau_end", "lo", "hi", "width_decades", "exists", "first_memorising", "last_generalising"):
-        np.testing.assert_array_equal(arrays[k], getattr(w, k), err_msg=k)
+    for k in ("tau_gen", "tau_end", "lo", "hi", "width_decades", "exists"):
+        np.testing.assert_array_equal(ds[k].values, getattr(w, k), err_msg=k)
+    for k in ("first_memorising", "last_generalising"):  # class labels, 1-based like the class coordinate
+        assert int(ds[k]) == int(getattr(w, k)) + 1 and ds[k].attrs["long_name"].startswith("class (1-based)")
     assert f"{float(w.width_decades):.3g} decades" in lines[-1]
-    assert attrs["memorisation"] == memorisation and attrs["dims"]["tau_gen"] == ["class"]
-    assert attrs["spec"]["curves"]["taus"] == [1e-3, 1e4, 60]  # the override is in the recorded spec
-    assert attrs["rfdiff_version"] == rfdiff.__version__ and "ridge" in attrs["clock"]["theory"]
+    assert f"class {int(w.first_memorising) + 1}" in lines[-1]
+    assert ds.attrs["memorisation"] == memorisation and ds["tau_gen"].dims == ("class",)
+    assert spec.curves.taus == (1e-3, 1e4, 60) or list(spec.curves.taus) == [1e-3, 1e4, 60]  # override recorded
+    assert ds.attrs["rfdiff_version"] == rfdiff.__version__ and "ridge" in ds.attrs["clock"]
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -45,7 +48,7 @@ def test_window_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, needle):
     assert _status(["window", SPEC, "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rfdiff window: error: ") and needle in err
-    assert not (tmp_path / "window.npz").exists()
+    assert not (tmp_path / "window.nc").exists()
 
 
 def _status(argv):
