@@ -183,7 +183,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     results = results or {}
 
     out_dims = {k: tuple(v) for k, v in (out_dims or {}).items()}
-    data_vars = {}
+    data_vars: dict[str, tuple] = {}
     for k, v in results.items():
         trailing = out_dims.get(k, tuple(f"{k}_dim{i}" for i in range(v.ndim - 1)))
         if len(trailing) != v.ndim - 1:
@@ -191,7 +191,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
         if num_shards == 1:
             v = v.reshape(*shape, *v.shape[1:])
         data_vars[k] = ((*names, *trailing) if num_shards == 1 else ("point", *trailing), v)
-    coords = dict(axes) if num_shards == 1 else {"point": np.arange(start, stop, dtype=np.int64)}
+    coords: dict[str, Any] = dict(axes) if num_shards == 1 else {"point": np.arange(start, stop, dtype=np.int64)}
     coords.update({dim: c if isinstance(c, tuple) else np.asarray(c) for dim, c in (out_coords or {}).items()})
     sizes = {d: n for dims, v in data_vars.values() for d, n in zip(dims, np.shape(v))}
     if "class" in sizes and "class" not in coords:
@@ -203,6 +203,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     results = {k: v for k, (_, v) in data_vars.items()}
     ds = build("phase_diagram", data_vars, coords=coords, attrs=meta) if (path is not None or as_dataset) else None
     if path is not None:
+        assert ds is not None  # built above whenever a path is given
         write(path, ds)
         partial.unlink(missing_ok=True)
     return ds if as_dataset else results
@@ -234,10 +235,10 @@ def merge_shards(paths: Sequence[str | Path], out: str | Path | None = None) -> 
         raise ValueError(f"shards cover {pos} of {total} grid points")
     names, shape = list(m0["axes"]), tuple(m0["grid_shape"])
     first = parts[order[0]]
-    data_vars = {}
+    data_vars: dict[str, tuple] = {}
     for k, var in first.data_vars.items():
         flat = np.concatenate([parts[i][k].values for i in order])
-        data_vars[k] = ((*names, *var.dims[1:]), flat.reshape(*shape, *flat.shape[1:]))
+        data_vars[str(k)] = ((*names, *var.dims[1:]), flat.reshape(*shape, *flat.shape[1:]))
     coords = {k: np.asarray(v, np.float64) for k, v in m0["grid"].items()}
     for name, c in first.coords.items():
         if "point" not in c.dims:
