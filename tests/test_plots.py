@@ -95,7 +95,8 @@ def make(kind):
 
 
 def _legend_texts(fig):
-    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    return [t.get_text() for leg in legends for t in leg.get_texts()]
 
 
 @pytest.mark.parametrize("kind", sorted(plots.KINDS))
@@ -193,7 +194,8 @@ def test_save_figure_writes_vector_pdf_and_300_dpi_png(tmp_path):
 def test_log_tick_labels_do_not_overlap():
     """τ over nine decades on a 3.4-inch panel: the visible tick labels' boxes are disjoint (matplotlib's
     defaults label every decade plus minors on short ranges; those collided in the old figures)."""
-    for x in (np.logspace(-3, 6, 50), np.geomspace(2.0, 30.0, 50), np.geomspace(0.02, 0.3, 50)):
+    for x in (np.logspace(-3, 6, 50), np.geomspace(2.0, 30.0, 50), np.geomspace(0.02, 0.3, 50),
+              np.geomspace(0.6, 3.0, 50), np.geomspace(60.0, 90.0, 50)):
         fig, ax = plt.subplots(figsize=(3.4, 2.6))
         try:
             ax.plot(x, x)

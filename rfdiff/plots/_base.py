@@ -79,26 +79,37 @@ def is_geometric(x) -> bool:
     return float(np.std(dl) / max(abs(np.mean(dl)), 1e-300)) < float(np.std(dx) / max(abs(np.mean(dx)), 1e-300))
 
 
-def _short_label(v, _pos=None) -> str:
-    """Tick label on a short log range: only mantissas 1, 2, 5 (plain ``%g`` between 1e-3 and 1e4, else
-    ``m×10^k``); the other ticks stay unlabelled so neighbours never collide."""
-    if not v > 0:
-        return ""
-    e = int(np.floor(np.log10(v) + 1e-9))
-    m = round(v / 10.0**e, 6)
-    if m not in (1.0, 2.0, 5.0):
-        return ""
-    if 1e-3 <= v < 1e4:
-        return f"{v:g}"
-    return f"$10^{{{e}}}$" if m == 1.0 else f"${m:g}\\times10^{{{e}}}$"
+def _short_log_formatter():
+    """Tick labels for a log axis spanning under 1.5 decades: which mantissas get a label depends on the span
+    at draw time (1-2-5 over a decade or more, 1-2-3-4-5-6-8 over 0.5-1 decade, every tick below), so there are
+    always labels and never more than fit; plain ``%g`` between 1e-3 and 1e4, else ``m×10^k``."""
+    from matplotlib.ticker import Formatter
+
+    class ShortLogFormatter(Formatter):
+        def __call__(self, v, pos=None):
+            if not v > 0:
+                return ""
+            lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (v, 10 * v)
+            span = np.log10(hi / lo) if lo > 0 else 2.0
+            keep = (1, 2, 5) if span >= 1.0 else (1, 2, 3, 4, 5, 6, 8) if span >= 0.5 else tuple(range(1, 10))
+            e = int(np.floor(np.log10(v) + 1e-9))
+            m = round(v / 10.0**e, 6)
+            if m not in keep:
+                return ""
+            if 1e-3 <= v < 1e4:
+                return f"{v:g}"
+            return f"$10^{{{e}}}$" if m == 1.0 else f"${m:g}\\times10^{{{e}}}$"
+
+    return ShortLogFormatter()
 
 
 def log_axis(ax, which: str = "x") -> None:
     """Put ``ax``'s ``which`` axis ("x" or "y") on a readable log scale: major ticks at powers of ten (at most
     7, so long ranges skip decades instead of colliding), labelled ``10^k`` (LogFormatterSciNotation), unlabelled
-    minor ticks. A range under 1.5 decades (where that would leave one label or none) labels the 1-2-5 ticks.
+    minor ticks. A range under 1.5 decades (where that would leave one label or none) labels a span-dependent
+    subset of the 1…9 × 10^k ticks.
     Call it after the data are drawn (it reads the axis limits)."""
-    from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     if which not in ("x", "y"):
         raise ValueError(f"which: 'x' or 'y', got {which!r}")
@@ -106,10 +117,10 @@ def log_axis(ax, which: str = "x") -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     axis.set_major_locator(LogLocator(base=10, numticks=7))
-    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) / 10.0, numticks=12))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2.0, 10.0), numticks=12))
     if lo > 0 and np.log10(hi / lo) < 1.5:
-        axis.set_major_formatter(FuncFormatter(_short_label))
-        axis.set_minor_formatter(FuncFormatter(_short_label))
+        axis.set_major_formatter(_short_log_formatter())
+        axis.set_minor_formatter(_short_log_formatter())
     else:
         axis.set_major_formatter(LogFormatterSciNotation(base=10))
         axis.set_minor_formatter(NullFormatter())

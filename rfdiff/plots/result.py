@@ -336,8 +336,10 @@ def _phase(ds, ax, variable, kind="phase_diagram"):
             handles.append(mpl.lines.Line2D([], [], color="k", label="level 0 (order reverses)"))
         if not fin.all():
             handles.append(Patch(facecolor="0.8", label="not finite (τ = ∞ or undefined)"))
-        if handles:
-            a.legend(handles=handles, loc="best")
+        if handles and ax is None:  # below the map, outside it: a legend inside would hide cells
+            fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+        elif handles:
+            a.legend(handles=handles, loc="best", framealpha=0.9)
         a.set(xlabel=xl, ylabel=yl, title=title)
         _maybe_log(a, x, "x")
         _maybe_log(a, y, "y")
