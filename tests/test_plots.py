@@ -126,7 +126,8 @@ def test_phase_diagram_map_is_labelled_and_contoured():
         ax, cax = fig.axes[0], fig.axes[1]
         assert ax.get_xlabel() == "pi1" and ax.get_ylabel() == "sigma ratio"
         assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"  # geomspace vs linspace axis
-        assert cax.get_ylabel() == "log10 tau_mem[Bag] / tau_mem[Coat] [decades]"
+        assert cax.get_ylabel() == "log10(Bag / Coat) [decades]"
+        assert ax.get_title().startswith("tau mem: red, Bag slower")
         contours = [c for c in ax.collections if isinstance(c, mpl.contour.ContourSet)]
         assert len(contours) == 1 and list(contours[0].levels) == [0.0]
         mesh = ax.collections[0].get_array()
@@ -195,7 +196,7 @@ def test_log_tick_labels_do_not_overlap():
     """τ over nine decades on a 3.4-inch panel: the visible tick labels' boxes are disjoint (matplotlib's
     defaults label every decade plus minors on short ranges; those collided in the old figures)."""
     for x in (np.logspace(-3, 6, 50), np.geomspace(2.0, 30.0, 50), np.geomspace(0.02, 0.3, 50),
-              np.geomspace(0.6, 3.0, 50), np.geomspace(60.0, 90.0, 50)):
+              np.geomspace(0.6, 3.0, 50), np.geomspace(60.0, 90.0, 50), np.geomspace(0.125, 4.0, 50)):
         fig, ax = plt.subplots(figsize=(3.4, 2.6))
         try:
             ax.plot(x, x)
@@ -204,7 +205,7 @@ def test_log_tick_labels_do_not_overlap():
             r = fig.canvas.get_renderer()
             boxes = [t.get_window_extent(r) for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
                      if t.get_visible() and t.get_text() and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
-            assert len(boxes) >= 2, "a log axis needs at least two labels to be readable"
+            assert len(boxes) >= 3, "a log axis needs at least three labels to be read"
             for i in range(len(boxes)):
                 for j in range(i + 1, len(boxes)):
                     assert not boxes[i].overlaps(boxes[j]), (x[0], x[-1])

@@ -80,7 +80,7 @@ def is_geometric(x) -> bool:
 
 
 def _short_log_formatter():
-    """Tick labels for a log axis spanning under 1.5 decades: which mantissas get a label depends on the span
+    """Tick labels for a log axis spanning under 2 decades: which mantissas get a label depends on the span
     at draw time (1-2-5 over a decade or more, 1-2-3-4-5-6-8 over 0.5-1 decade, every tick below), so there are
     always labels and never more than fit; plain ``%g`` between 1e-3 and 1e4, else ``m×10^k``."""
     from matplotlib.ticker import Formatter
@@ -106,7 +106,7 @@ def _short_log_formatter():
 def log_axis(ax, which: str = "x") -> None:
     """Put ``ax``'s ``which`` axis ("x" or "y") on a readable log scale: major ticks at powers of ten (at most
     7, so long ranges skip decades instead of colliding), labelled ``10^k`` (LogFormatterSciNotation), unlabelled
-    minor ticks. A range under 1.5 decades (where that would leave one label or none) labels a span-dependent
+    minor ticks. A range under 2 decades (where that would leave one or two labels) labels a span-dependent
     subset of the 1…9 × 10^k ticks.
     Call it after the data are drawn (it reads the axis limits)."""
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
@@ -118,7 +118,7 @@ def log_axis(ax, which: str = "x") -> None:
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     axis.set_major_locator(LogLocator(base=10, numticks=7))
     axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2.0, 10.0), numticks=12))
-    if lo > 0 and np.log10(hi / lo) < 1.5:
+    if lo > 0 and np.log10(hi / lo) < 2.0:
         axis.set_major_formatter(_short_log_formatter())
         axis.set_minor_formatter(_short_log_formatter())
     else:

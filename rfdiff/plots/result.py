@@ -304,7 +304,7 @@ def _phase(ds, ax, variable, kind="phase_diagram"):
         a1, a2 = (da.isel({"class": i}) for i in (0, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.log10(a1 / a2)
-        cb_label = f"log10 {v}[{names[0]}] / {v}[{names[1]}] [decades]"
+        cb_label = f"log10({names[0]} / {names[1]}) [decades]"  # short: it runs along the bar
         title = f"{long}: red, {names[0]} slower; blue, {names[1]} slower"
     else:
         z, cb_label, title = da, label(da, v), long
