@@ -254,3 +254,22 @@ def test_import_rfdiff_stays_light():
     code = "import sys, rfdiff, rfdiff.plots; print('matplotlib' in sys.modules, 'xarray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_phase_diagram_axes_length_one_dropped_more_refused():
+    ds = make("phase_diagram")
+    one = ds.expand_dims(separation=[16.0]).transpose("class", "separation", ...)  # a fixed axis: dropped
+    fig = plots.plot_result(one)
+    try:
+        assert fig.axes[0].get_xlabel() == "pi1" and fig.axes[1].get_ylabel().endswith("[decades]")
+    finally:
+        plt.close(fig)
+    two = ds.expand_dims(separation=[0.0, 16.0])
+    with pytest.raises(ValueError, match="^variable: phase_diagram maps two axes; 'tau_gen' varies along"):
+        plots.plot_result(two)
+    # timescales over two axes is drawn as the same map
+    fig = plots.plot_result(ds.assign_attrs(rfdiff_kind="timescales"))
+    try:
+        assert fig.axes[1].get_ylabel() == "log10(Bag / Coat) [decades]"
+    finally:
+        plt.close(fig)
