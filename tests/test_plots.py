@@ -196,7 +196,8 @@ def test_log_tick_labels_do_not_overlap():
     """τ over nine decades on a 3.4-inch panel: the visible tick labels' boxes are disjoint (matplotlib's
     defaults label every decade plus minors on short ranges; those collided in the old figures)."""
     for x in (np.logspace(-3, 6, 50), np.geomspace(2.0, 30.0, 50), np.geomspace(0.02, 0.3, 50),
-              np.geomspace(0.6, 3.0, 50), np.geomspace(60.0, 90.0, 50), np.geomspace(0.125, 4.0, 50)):
+              np.geomspace(0.6, 3.0, 50), np.geomspace(60.0, 90.0, 50), np.geomspace(0.125, 4.0, 50),
+              np.geomspace(0.27, 0.33, 50)):
         fig, ax = plt.subplots(figsize=(3.4, 2.6))
         try:
             ax.plot(x, x)

@@ -107,7 +107,7 @@ def log_axis(ax, which: str = "x") -> None:
     """Put ``ax``'s ``which`` axis ("x" or "y") on a readable log scale: major ticks at powers of ten (at most
     7, so long ranges skip decades instead of colliding), labelled ``10^k`` (LogFormatterSciNotation), unlabelled
     minor ticks. A range under 2 decades (where that would leave one or two labels) labels a span-dependent
-    subset of the 1…9 × 10^k ticks.
+    subset of the 1…9 × 10^k ticks; under half a decade, a few evenly spaced round values.
     Call it after the data are drawn (it reads the axis limits)."""
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
@@ -118,7 +118,13 @@ def log_axis(ax, which: str = "x") -> None:
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     axis.set_major_locator(LogLocator(base=10, numticks=7))
     axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2.0, 10.0), numticks=12))
-    if lo > 0 and np.log10(hi / lo) < 2.0:
+    if lo > 0 and np.log10(hi / lo) < 0.5:  # under half a decade: a few evenly spaced round values
+        from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
+
+        axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_locator(NullLocator())
+    elif lo > 0 and np.log10(hi / lo) < 2.0:
         axis.set_major_formatter(_short_log_formatter())
         axis.set_minor_formatter(_short_log_formatter())
     else:
