@@ -117,7 +117,7 @@ def log_axis(ax, which: str = "x") -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
     axis.set_major_locator(LogLocator(base=10, numticks=7))
-    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2.0, 10.0), numticks=12))
+    axis.set_minor_locator(LogLocator(base=10, subs=tuple(np.arange(2.0, 10.0)), numticks=12))
     if lo > 0 and np.log10(hi / lo) < 0.5:  # under half a decade: a few evenly spaced round values
         from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
@@ -152,13 +152,13 @@ def axes_for(ax, n: int, *, size=None, what: str = "figure"):
         import matplotlib.pyplot as plt
 
         w, h = size or (4.2 * n + 0.6, 3.4)
-        fig, axs = plt.subplots(1, n, figsize=(w, h), layout="constrained", squeeze=False)
-        return fig, list(axs[0])
-    axs = list(np.ravel(np.asarray(ax, dtype=object)))
-    if len(axs) != n:
-        raise ValueError(f"ax: {what} draws {n} panel(s); pass {n} Axes, got {len(axs)} "
+        fig, grid = plt.subplots(1, n, figsize=(w, h), layout="constrained", squeeze=False)
+        return fig, list(grid[0])
+    given = list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(given) != n:
+        raise ValueError(f"ax: {what} draws {n} panel(s); pass {n} Axes, got {len(given)} "
                          "(or choose one panel with variable=...)")
-    return axs[0].figure, axs
+    return given[0].figure, given
 
 
 def save_figure(fig, stem) -> list[Path]:
