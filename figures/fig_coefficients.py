@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib.pyplot as plt
 import numpy as np
 
 from rfdiff.model.activations import ge_coefficients
+from rfdiff.plots import log_axis
 
 
-def make(outdir: Path, quick: bool = False) -> list[Path]:
+def make(quick: bool = False):
+    """Yields ("coefficients", Figure)."""
+    import matplotlib.pyplot as plt
+
     sig = np.geomspace(0.25, 4.0, 12 if quick else 60)
     acts = ["tanh", "relu", "erf", "silu"]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
     for t, ls in [(0.01, "-"), (0.1, "--")]:
         dlt = 1 - np.exp(-2 * t)
         for i, act in enumerate(acts):
@@ -31,15 +32,11 @@ def make(outdir: Path, quick: bool = False) -> list[Path]:
         axes[3].hist(a, bins=40, density=True, alpha=0.6, color=col, label=f"tanh, ||μ||²/d = {q:g}")
     axes[3].set_title("per-neuron a_i, strong centroids (σ=1)")
     for ax in axes[:3]:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        log_axis(ax, "x")
+        log_axis(ax, "y")
         ax.set_xlabel("class std σ_c")
-        ax.xaxis.set_major_formatter(plt.ScalarFormatter())
-        ax.xaxis.set_minor_formatter(plt.NullFormatter())
     axes[3].set_xlabel("a_i")
+    axes[3].set_ylabel("density")
     axes[0].legend(fontsize=6)
-    axes[3].legend(fontsize=7)
-    path = Path(outdir) / "coefficients.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
+    axes[3].legend()
+    yield "coefficients", fig

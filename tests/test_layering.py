@@ -27,7 +27,7 @@ ALLOWED = {
     "theory": LEAVES | {"model"},
     "finite": LEAVES | {"io", "model", "theory"},
     "sweep": LEAVES | {"io", "results"},
-    "plots": LEAVES,
+    "plots": LEAVES | {"io"},  # save_figure writes atomically (io.atomic_write_bytes)
     "_schema": LEAVES,
     "spec": LEAVES | {"_schema", "io", "model", "theory", "simulate", "unet"},
     "simulate": LEAVES | {"io", "results", "plots", "model", "theory", "finite"},

@@ -83,24 +83,15 @@ def run_one(name, spec, d, psi_p, psi_n, t, max_steps, seed, lr_frac):
 
 
 def plot(res, path):
+    """The comparison figure (rfdiff.plots.plot_comparison, the one drawing of theory vs simulation) as PDF + PNG."""
     import matplotlib.pyplot as plt
 
-    cmp = res["cmp"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for c in range(cmp["eps_train_theory"].shape[0]):
-        col = f"C{c}"
-        for ax, key in zip(axes, ("eps_test", "eps_train")):
-            ax.plot(cmp["tau_theory"], cmp[f"{key}_theory"][c], color=col, lw=1.5, label=f"class {c} theory")
-            ax.plot(cmp["tau_sim"], cmp[f"{key}_sim"][c], "o", color=col, ms=3, label=f"class {c} simulation")
-    for ax, title in zip(axes, ("test ε_c (fresh samples)", "train ε_c")):
-        ax.set_xscale("log")
-        ax.set_xlabel("τ")
-        ax.set_title(title, fontsize=9)
-        ax.axhline(0, color="k", lw=0.5)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"{res['name']}: d={res['d']}, p={res['p']}, n={res['n']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from rfdiff.plots import plot_comparison, save_figure, style
+
+    with style():
+        fig = plot_comparison(res["cmp"])
+        fig.suptitle(f"{res['name']}: d={res['d']}, p={res['p']}, n={res['n']}")
+        save_figure(fig, path)
     plt.close(fig)
 
 
