@@ -258,4 +258,17 @@ def phase_diagram(args) -> int:
                                f"worst residual {flat[worst]:.3g} at {point}", residual=float(flat[worst]),
                                point=point)
     wrote(out / name)
+    if num_shards == 1 and not args.no_plot:
+        draw_phase(out / name, len(grid))
     return 0
+
+
+def draw_phase(path, num_axes: int) -> None:
+    """The phase diagram's picture beside its file (PDF + PNG), for grids of one or two swept axes."""
+    from .plot import draw
+
+    if num_axes > 2:
+        log.info("no picture for %d swept axes (draw a slice: rfdiff plot RESULT, or rfdiff.plots.plot_result)",
+                 num_axes)
+        return
+    wrote(*draw(path))

@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduler tells it: SLURM, SGE)")
     p.add_argument("--resume", action="store_true",
                    help="continue the partial result in DIR; refuse (naming what changed) if the inputs differ")
+    p.add_argument("--no-plot", action="store_true",
+                   help="do not draw DIR/phase_diagram.pdf/.png (drawn by default for an unsharded grid of 1-2 axes)")
     _common(p)
 
     p = add("window", "window:run", "the stopping window: every class generalised, none memorised (theory)",
@@ -156,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=MERGE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", metavar="DIR", help="directory holding the shard files")
     p.add_argument("--out", metavar="FILE", default=None, help="merged result file (default DIR/phase_diagram.nc)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the merged phase diagram (FILE.pdf/.png)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
 
@@ -164,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "the netCDF result next to it (OLD.nc) or to --out.")
     p.add_argument("file", metavar="OLD.npz", help="old result file")
     p.add_argument("--out", metavar="FILE", default=None, help="netCDF file to write (default OLD.nc)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
+
+    p = add("plot", "plot:run", "draw the standard figure of a result file (STEM.pdf and a 300-dpi STEM.png)",
+            description="Draw the standard figure of any rfdiff result (.nc, or an rfdiff 0.1 .npz) with "
+                        "rfdiff.plots.plot_result and write it as STEM.pdf (vector) and STEM.png (300 dpi).")
+    p.add_argument("result", metavar="RESULT", help="result file written by an rfdiff command")
+    p.add_argument("--out", metavar="STEM", default=None, help="output path without suffix (default: RESULT's)")
+    p.add_argument("--variable", default=None, help="the one variable to draw (e.g. tau_mem of a phase diagram)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
 

@@ -69,6 +69,11 @@ def run(args) -> int:
     merge_shards(paths, out=out)
     log.debug("merged %d shards", len(paths))
     wrote(out)
+    if not args.no_plot:
+        from .dynamics import draw_phase
+        from ..results import attr_json, open_result
+
+        draw_phase(out, len(attr_json(open_result(out), "axes")))
     return 0
 
 

@@ -22,6 +22,8 @@ comparison     ``eps_test`` | ``eps_train``: ``*_theory`` lines and ``*_sim`` po
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from ._base import (axes_for, class_color, colorbar, dataset_class_names, is_geometric, label, log_axis,
@@ -340,7 +342,8 @@ def _phase(ds, ax, variable, kind="phase_diagram"):
             fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
         elif handles:
             a.legend(handles=handles, loc="best", framealpha=0.9)
-        a.set(xlabel=xl, ylabel=yl, title=title)
+        # wrapped: a long name on one line is clipped by the figure edge (constrained layout cannot shrink text)
+        a.set(xlabel=xl, ylabel=yl, title=textwrap.fill(title, 60))
         _maybe_log(a, x, "x")
         _maybe_log(a, y, "y")
     return fig
