@@ -124,6 +124,17 @@ ax.set(xlabel="proportion of class 1, π_1", ylabel="σ_1 / σ_2")
 fig.tight_layout()
 
 # %% [markdown]
+# The same grid as a labelled `xarray.Dataset` (named dimensions, units, provenance; what every CLI command
+# writes as netCDF and `rd.open_result` reads back) and its standard figure, drawn by `rd.plot_result` in
+# the package's style (`rd.save_figure(fig, "stem")` would write `stem.pdf` and a 300-dpi `stem.png`):
+
+# %%
+with jax.enable_x64(True):
+    ds = rd.phase_diagram(fn, axes, chunk_size=16, progress=False, as_dataset=True)  # same compiled batches
+print(ds["window_width"].dims, ds["tau_gen"].dims, ds["tau_gen"].attrs["units"])
+fig = rd.plot_result(ds, variable="window_width")
+
+# %% [markdown]
 # ## 6. Against a simulation at finite d
 #
 # A realised problem (`rd.realise`: W, training set) at d = 40, trained by full-batch gradient descent with

@@ -99,6 +99,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "phase_diagram": (".sweep", "phase_diagram"),
     "open_result": (".results", "open_result"),
     "to_dataset": (".results", "to_dataset"),
+    "plot_result": (".plots", "plot_result"),
+    "save_figure": (".plots", "save_figure"),
     "TrainConfig": (".simulate.train", "TrainConfig"),
     "TrainLog": (".simulate.train", "TrainLog"),
     "train_rf": (".simulate.train", "train_rf"),
@@ -232,6 +234,10 @@ if TYPE_CHECKING:  # the same table as imports, for type checkers and IDEs
     from .results import (
         open_result as open_result,
         to_dataset as to_dataset,
+    )
+    from .plots import (
+        plot_result as plot_result,
+        save_figure as save_figure,
     )
     from .simulate.train import (
         TrainConfig as TrainConfig,

@@ -25,11 +25,13 @@ def test_tutorial_runs(tmp_path, monkeypatch):
     try:
         with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
             ns = runpy.run_path(str(TUTORIAL), run_name="__main__")
-        assert len(plt.get_fignums()) == 4  # spectrum, curves, phase diagram, simulation
+        assert len(plt.get_fignums()) == 5  # spectrum, curves, phase diagram (by hand, plot_result), simulation
     finally:
         plt.close("all")
     assert list(tmp_path.iterdir()) == []  # writes nothing
     assert abs(float(ns["width"][1, 2]) - float(ns["w"].width_decades)) < 1e-4
     assert np.all(np.isfinite(ns["width"]))
+    np.testing.assert_array_equal(ns["ds"]["window_width"].values, ns["width"])  # the Dataset holds the same numbers
+    assert ns["ds"]["window_width"].dims == ("sigma_ratio", "pi1")
     assert np.isclose(float(ns["log"].tau[-1]), 400 * ns["lr"], rtol=1e-12)
     assert np.max(np.abs(ns["sim"] - ns["closed"])) < 0.2
