@@ -225,6 +225,13 @@ def _message(err: BaseException) -> str:
 
 def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # an application may choose the backend; the library never does
+    # JAX's persistent compilation cache (read from the environment when JAX starts): the second call of a
+    # command compiles nothing. RFDIFF_JAX_CACHE=0 turns it off, RFDIFF_JAX_CACHE=DIR moves it.
+    cache = os.environ.get("RFDIFF_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "rfdiff", "jax"))
+    if cache != "0":
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
