@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-points", type=int, default=None, help="log-λ grid size ([spectrum] num_points)")
     p.add_argument("--lam-min", type=float, default=None, help="smallest λ ([spectrum] lam_min)")
     p.add_argument("--lam-max", type=float, default=None, help="largest λ ([spectrum] lam_max)")
+    p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     _common(p)
 
     for name, target, helptext in [
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--d", type=int, default=None, help="also the finite-d closed form at this d ([finite] d)")
         p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
         p.add_argument("--kind", default="flow", choices=["flow", "ridge"], help="finite-d dynamics")
+        p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
         _common(p, seed=True)
 
     p = add("phase-diagram", "dynamics:phase_diagram", "per-class theory times over a parameter grid",
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
     p.add_argument("--memorisation", default="tau_mem", choices=["tau_mem", "tau_onset"],
                    help="end of each class interval: half the asymptotic memorisation (tau_mem) or its onset")
+    p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     _common(p)
 
     p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",

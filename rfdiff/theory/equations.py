@@ -18,10 +18,14 @@ average over covariance levels, ``c2_c = e^{-2t} σ_c²``, ``λ_c(l)`` the level
 The unknowns ``x = (δ, Ξ)`` (K + K² complex numbers) solve ``x = T(x)``; ``T`` is holomorphic in ``x``, so
 Newton's method uses the complex Jacobian. The physical branch (Im g > 0 for Im z > 0) is reached by
 continuation in the imaginary part: start at ``z + iη₀`` with η₀ far above the spectrum (where ``T`` is a
-contraction and the fixed point is ≈ the free one), then lower η geometrically to ``Im z``, Newton-solving
-at every level from the previous level's solution. Each spectral point is solved independently (no warm
-start across λ, which is what jumps onto spurious real branches), so a grid is one ``vmap``
-(:func:`solve_grid`, chunked, each chunk finished before the next is dispatched).
+contraction and the fixed point is ≈ the free one), then lower η geometrically to ``Im z``, one Newton step
+per level from the previous level's solution (a FIXED schedule, ``N_LEVELS``/``N_FINAL``: every point of a
+batch runs the same steps in lock step, no per-point while loop), checking Im g ≥ 0 at every level. Each
+spectral point is solved independently (no warm start across λ, which is what jumps onto spurious real
+branches), so a grid is one ``vmap`` (:func:`solve_grid`; points left above tolerance are re-solved on a
+finer schedule). With fewer population nodes than classes (regime A: one node) the unknowns are
+(δ, u_i = 1/D_i), K + Q numbers, and the K × K algebra becomes Q × Q by the push-through identity
+(:func:`_node_map`); small Newton systems are solved in closed form / unrolled (:func:`_solve_small`).
 
 On the real axis below the spectrum (z = −μ, μ > 0) everything is real: :func:`solve_real` runs a damped
 fixed-point warm-up and Newton, and returns the implicit-function derivative dx/dθ of the solution in the
@@ -107,6 +111,11 @@ def sobol_normal(n: int, k: int) -> np.ndarray:
     return _sobol_normal_cached(int(n), int(k))
 
 
+# one compiled call instead of ~100 eagerly dispatched (and separately compiled) ops: the population of a
+# K = 10 mixture took 8–12 s on first use eagerly on the loaded 2-core machine
+_ge_jit = jax.jit(ge_coefficients, static_argnames=("activation", "n_nodes"))
+
+
 def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef_nodes: int | None = None,
                       shifts=None) -> NeuronPopulation:
     """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
@@ -141,8 +150,8 @@ def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef
     n = shifts.shape[0]
     if coef_nodes is None:
         coef_nodes = 128 if n <= 64 else 96
-    co = ge_coefficients(activation, shifts, (jnp.exp(-2.0 * t) * variances)[None, :], -jnp.expm1(-2.0 * t),
-                         n_nodes=coef_nodes)
+    co = _ge_jit(activation, shifts, (jnp.exp(-2.0 * t) * variances)[None, :], -jnp.expm1(-2.0 * t),
+                 n_nodes=coef_nodes)
     return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
 
 
@@ -187,14 +196,15 @@ def _cx(dtype):
     return lambda arr: jnp.asarray(arr).astype(dtype)
 
 
-_SMALL = 16  # largest system solved by the unrolled elimination below (m = K + min(Q, K²) unknowns)
+_SMALL = 3  # largest system solved in closed form (m ≤ 2) or by the unrolled elimination; larger m: LAPACK
 
 
 def _solve_small(a, b):
-    """``a⁻¹ b`` for small systems: a (..., m, m), b (..., m, r). Gauss–Jordan with partial pivoting,
-    unrolled over m (m ≤ ``_SMALL``), so under vmap every step is one elementwise op over the whole batch;
-    the library solve pays a LAPACK call per matrix (≈ 1–3 µs at m = 2, ≈ 0.1 GFLOP/s, issue #11). Larger
-    m falls back to :func:`jax.numpy.linalg.solve`.
+    """``a⁻¹ b`` for small systems: a (..., m, m), b (..., m, r). m = 1, 2: closed form (Cramer); m = 3:
+    Gauss–Jordan with partial pivoting unrolled over m; so under vmap every step is a few elementwise ops
+    over the whole batch, where the library solve pays a LAPACK call per matrix (≈ 1–3 µs at m = 2). Larger
+    m: :func:`jax.numpy.linalg.solve` (the unrolled elimination compiled for 23 s at m = 11 and ran only
+    1.4× faster, measured).
 
     >>> _solve_small(jnp.array([[0.0, 2.0], [1.0, 1.0]]), jnp.array([[2.0], [2.0]]))[:, 0]
     Array([1., 1.], dtype=float32)
@@ -202,6 +212,13 @@ def _solve_small(a, b):
     m = a.shape[-1]
     if m > _SMALL:
         return jnp.linalg.solve(a, b)
+    if m == 1:
+        return b / a
+    if m == 2:  # Cramer's rule: a handful of elementwise ops (the K = 1 systems of the anchor's case)
+        det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+        x0 = (a[..., 1, 1, None] * b[..., 0, :] - a[..., 0, 1, None] * b[..., 1, :]) / det[..., None]
+        x1 = (a[..., 0, 0, None] * b[..., 1, :] - a[..., 1, 0, None] * b[..., 0, :]) / det[..., None]
+        return jnp.stack([x0, x1], axis=-2)
     aug = jnp.concatenate([a, b], axis=-1)  # (..., m, m + r)
     rows = jnp.arange(m)
     for k in range(m):
@@ -218,12 +235,6 @@ def _solve_small(a, b):
     return aug[..., m:]
 
 
-def _aa(c: Constants, dtype):
-    """a_i a_iᵀ at every node (Q, K, K)."""
-    a = c.pop.a
-    return _cx(dtype)(a[:, :, None] * a[:, None, :])
-
-
 def _pieces(x, z, c: Constants):
     """Shared intermediate quantities of the map at unknowns x = (δ, Ξ)."""
     k = c.c2.shape[0]
@@ -236,8 +247,7 @@ def _pieces(x, z, c: Constants):
     kap = (cx(c.omega)[None, :] * (cx(c.delta_t) + cx(c2) * lev * b[None, :])
            + cx(c.e[None, :] * (c.delta_t + c2 * c.levels.T)))  # (L, K)
     pop = c.pop
-    lam_i = (cx(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e) + jnp.sum(cx(pop.v2) * (cx(c.omega) * b)[None, :], axis=1)
-             - z)  # (Q,)
+    lam_i = cx(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e) + cx(pop.v2) @ (cx(c.omega) * b) - z  # (Q,)
     eye = jnp.eye(k, dtype=z.dtype)
     # M(l) = I + K(l) Ξ ; Θ(l) = M(l)⁻¹ K(l) ; R(l) = Ξ M(l)⁻¹ (one inverse serves both)
     m = eye[None] + kap[:, :, None] * xi[None]  # (L, K, K)
@@ -245,9 +255,8 @@ def _pieces(x, z, c: Constants):
     theta = m_inv * kap[:, None, :]
     r_l = jnp.einsum("cd,lde->lce", xi, m_inv)
     theta_bar = jnp.einsum("l,lcd->cd", cx(c.level_weights), theta)
-    # node sums as broadcast-multiply-reduce, not einsum: XLA:CPU fuses these into one loop, while its
-    # batched complex dot_general over (Q, K) with K = 2 ran at ~0.02 GFLOP/s under vmap (measured)
-    d_i = lam_i + jnp.sum(_aa(c, z.dtype) * theta_bar[None], axis=(1, 2))  # (Q,)
+    a = cx(pop.a)
+    d_i = lam_i + jnp.einsum("qc,cd,qd->q", a, theta_bar, a)  # (Q,)
     w = cx(pop.weights) / d_i  # (Q,) quadrature weight / D_i
     return delta, xi, b, kap, lam_i, d_i, w, r_l
 
@@ -256,9 +265,10 @@ def _map_parts(x, z, c: Constants):
     """(δ_new (K,), Ξ_new (K, K), D_i (Q,), g) of the map at flat unknowns x = (δ, Ξ); g = E_i[1/D_i]."""
     cx = _cx(z.dtype)
     _, _, _, _, _, d_i, w, r_l = _pieces(x, z, c)
-    xi_new = cx(c.psi_p) * jnp.sum(w[:, None, None] * _aa(c, z.dtype), axis=0)
+    a = cx(c.pop.a)
+    xi_new = cx(c.psi_p) * jnp.einsum("q,qc,qd->cd", w, a, a)
     lam_r = jnp.einsum("l,cl,lcc->c", cx(c.level_weights), cx(c.levels), r_l)
-    delta_new = (cx(c.c2) * lam_r + cx(c.psi_p) * jnp.sum(w[:, None] * cx(c.pop.v2), axis=0)) / cx(c.psi_n)
+    delta_new = (cx(c.c2) * lam_r + cx(c.psi_p) * (w @ cx(c.pop.v2))) / cx(c.psi_n)
     return delta_new, xi_new, d_i, jnp.sum(w)
 
 
@@ -392,22 +402,16 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int = N_LEVELS, n_newton: in
     z_start = z + 1j * eta0
     # a few plain fixed-point sweeps at huge η (a contraction there) give the Newton start
     y0 = lax.fori_loop(0, 8, lambda _, y: _reduced_map(y, z_start, c)[0], jnp.zeros(nu, jnp.complex128))
-    # η_j = η₀·ratio_j geometric down to 1e-16 η₀, then exactly Im z (ratio 0)
-    ratios = jnp.concatenate([jnp.geomspace(1.0, 1e-16, n_levels), jnp.zeros(1)])
-    steps = jnp.concatenate([jnp.full((n_levels,), n_newton, jnp.int32), jnp.full((1,), n_final, jnp.int32)])
+    # η_j = η₀·ratio_j geometric down to 1e-16 η₀ (each repeated n_newton times), then n_final steps at z:
+    # one flat scan with one Newton step per entry
+    ratios = jnp.concatenate([jnp.repeat(jnp.geomspace(1.0, 1e-16, n_levels), n_newton), jnp.zeros(n_final)])
 
-    def level(carry, inp):
-        ratio, n = inp
-        zl = z + 1j * eta0 * ratio.astype(jnp.complex128)
+    def step(carry, ratio):
+        y, its, ok = carry
+        y, g, size = _newton_step(y, z + 1j * eta0 * ratio.astype(jnp.complex128), c)
+        return (y, its + (size > 1e-13).astype(jnp.int32), ok & (g.imag >= -1e-12 * jnp.abs(g))), None
 
-        def step(_, st):
-            y, its, ok = st
-            y, g, size = _newton_step(y, zl, c)
-            return y, its + (size > 1e-13).astype(jnp.int32), ok & (g.imag >= -1e-12 * jnp.abs(g))
-
-        return lax.fori_loop(0, n, step, carry), None
-
-    (y, its, ok), _ = lax.scan(level, (y0, jnp.zeros((), jnp.int32), jnp.ones((), bool)), (ratios, steps))
+    (y, its, ok), _ = lax.scan(step, (y0, jnp.zeros((), jnp.int32), jnp.ones((), bool)), ratios)
     x = _lift(y, z, c)
     g, delta, xi, r, sample, tr_class = outputs(x, z, c)
     return ResolventState(z=z, g=g, delta=delta, xi=xi, R=r, sample_measure=sample, class_trace=tr_class,

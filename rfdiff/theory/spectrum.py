@@ -266,7 +266,7 @@ def _support(lam, dens, rel):
 @float64
 def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weights=None,
                      quad: NeuronPopulation | None = None, centroids: str = "auto", d: int | None = None,
-                     eta_rel: float = 1e-8, tol: float = 1e-10, support_rel: float = 1e-6,
+                     n_quad: int | None = None, eta_rel: float = 1e-8, tol: float = 1e-10, support_rel: float = 1e-6,
                      mass_tol: float | None = None, check: bool = True) -> SpectrumResult:
     """Density of U on ``lam_grid`` (positive, increasing; use a log grid) at z = λ(1 + i·eta_rel).
 
@@ -287,7 +287,8 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
       1000 / 2000 / 8000 points on [1e-4, 1e2] (the two-level K = 1 example, whose bulk starts at the atom);
       a missing bulk (0.15 or more) leaves I_h − I_2h small and fails.
 
-    ``check=False`` returns the result with ``converged=False`` instead.
+    ``check=False`` returns the result with ``converged=False`` instead. ``n_quad``: shift nodes of the
+    strong-centroid population (default ``N_QUAD_SPECTRUM``; ignored with ``quad``).
     """
     lam = np.asarray(lam_grid, dtype=np.float64)
     if lam.ndim != 1 or lam.size < 2 or np.any(lam <= 0) or np.any(np.diff(lam) <= 0) \
@@ -300,7 +301,7 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
         mass_tol = max(1e-2, float(np.max(np.diff(np.log(lam)))))  # refined below with the quadrature estimate
     if not mass_tol > 0:
         raise ValueError(f"mass_tol must be positive, got {mass_tol}")
-    pop = neuron_population(mixture, model, centroids=centroids, d=d) if quad is None else quad
+    pop = neuron_population(mixture, model, centroids=centroids, d=d, n_quad=n_quad) if quad is None else quad
     c = _constants(mixture, model, pop, weights)
     st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, lam.shape)
     g = np.asarray(st.g)
