@@ -42,7 +42,7 @@ def _curves(args):
     from ..theory.curves import theory_curves
 
     spec, mix, model, d, taus = _setup(args)
-    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus).items()}
+    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus, n_quad=args.n_quad).items()}
     if d is not None:
         import jax
 

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-points", type=int, default=None, help="log-λ grid size ([spectrum] num_points)")
     p.add_argument("--lam-min", type=float, default=None, help="smallest λ ([spectrum] lam_min)")
     p.add_argument("--lam-max", type=float, default=None, help="largest λ ([spectrum] lam_max)")
+    p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     _common(p)
 
     for name, target, helptext in [
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--d", type=int, default=None, help="also the finite-d closed form at this d ([finite] d)")
         p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
         p.add_argument("--kind", default="flow", choices=["flow", "ridge"], help="finite-d dynamics")
+        p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
         _common(p, seed=True)
 
     p = add("phase-diagram", "dynamics:phase_diagram", "per-class theory times over a parameter grid",
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
     p.add_argument("--memorisation", default="tau_mem", choices=["tau_mem", "tau_onset"],
                    help="end of each class interval: half the asymptotic memorisation (tau_mem) or its onset")
+    p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     _common(p)
 
     p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",
@@ -248,6 +251,13 @@ def _message(err: BaseException) -> str:
 
 def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # an application may choose the backend; the library never does
+    # JAX's persistent compilation cache (read from the environment when JAX starts): the second call of a
+    # command compiles nothing. RFDIFF_JAX_CACHE=0 turns it off, RFDIFF_JAX_CACHE=DIR moves it.
+    cache = os.environ.get("RFDIFF_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "rfdiff", "jax"))
+    if cache != "0":
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)

@@ -33,7 +33,7 @@ def run(args) -> int:
     mix, model = spec.build_mixture(), spec.build_model()
     t0 = time.perf_counter()
     res = spectral_density(mix, model, np.geomspace(sec.lam_min, sec.lam_max, sec.num_points), d=d,
-                           centroids=sec.centroids)
+                           centroids=sec.centroids, n_quad=args.n_quad)
     seconds = time.perf_counter() - t0
     out = out_dir(args, "spectrum")
     k = mix.num_classes

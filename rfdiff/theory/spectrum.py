@@ -129,7 +129,7 @@ def _constants(mixture: GaussianMixture, model: RFModel, pop: NeuronPopulation, 
 
 @float64
 def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad: NeuronPopulation | None = None,
-              n_levels: int = 40, tol: float = 1e-13, max_iter: int = 40) -> ResolventState:
+              tol: float = 1e-12) -> ResolventState:
     """Solve the self-consistent equations at complex ``z`` (Im z > 0, or real z below the spectrum).
 
     Returns a :class:`ResolventState` with ``g = (1/p) Tr(U − z)⁻¹``, ``delta`` (K,), the class-signal
@@ -139,8 +139,9 @@ def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad
 
     ``weights = (ω, e)`` solves for ``U(ω, e) = Σ_c ω_c U_c^tr + Σ_c e_c U_c^pop`` (default ω = π, e = 0);
     ``quad`` is a precomputed :func:`neuron_population` (recomputed here otherwise). The solver continues
-    in the imaginary part from far above the spectrum down to ``Im z`` (``n_levels`` geometric levels,
-    Newton to ``tol`` at each). It does not raise: check ``residual`` (``spectral_density`` does).
+    in the imaginary part from far above the spectrum down to ``Im z`` on a fixed schedule, re-solving the
+    points whose residual exceeds ``tol`` on a finer one (:func:`rfdiff.theory.equations.solve_grid`). It does
+    not raise: check ``residual`` and ``branch`` (``spectral_density`` does).
 
     Example::
 
@@ -149,11 +150,11 @@ def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad
     pop = neuron_population(mixture, model) if quad is None else quad
     c = _constants(mixture, model, pop, weights)
     z = jnp.asarray(z, jnp.complex128)
-    return _solve_many(z.reshape(-1), c, n_levels, tol, max_iter, z.shape)
+    return _solve_many(z.reshape(-1), c, z.shape, tol)
 
 
-def _solve_many(zf, c, n_levels, tol, max_iter, shape):
-    st = solve_grid(zf, c, n_levels=n_levels, tol=tol, max_iter=max_iter)
+def _solve_many(zf, c, shape, tol=1e-12):
+    st = solve_grid(zf, c, tol=tol)
     return jax.tree_util.tree_map(lambda a: a.reshape(tuple(shape) + a.shape[1:]), st)
 
 
@@ -265,7 +266,7 @@ def _support(lam, dens, rel):
 @float64
 def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weights=None,
                      quad: NeuronPopulation | None = None, centroids: str = "auto", d: int | None = None,
-                     eta_rel: float = 1e-8, tol: float = 1e-10, support_rel: float = 1e-6,
+                     n_quad: int | None = None, eta_rel: float = 1e-8, tol: float = 1e-10, support_rel: float = 1e-6,
                      mass_tol: float | None = None, check: bool = True) -> SpectrumResult:
     """Density of U on ``lam_grid`` (positive, increasing; use a log grid) at z = λ(1 + i·eta_rel).
 
@@ -286,7 +287,8 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
       1000 / 2000 / 8000 points on [1e-4, 1e2] (the two-level K = 1 example, whose bulk starts at the atom);
       a missing bulk (0.15 or more) leaves I_h − I_2h small and fails.
 
-    ``check=False`` returns the result with ``converged=False`` instead.
+    ``check=False`` returns the result with ``converged=False`` instead. ``n_quad``: shift nodes of the
+    strong-centroid population (default ``N_QUAD_SPECTRUM``; ignored with ``quad``).
     """
     lam = np.asarray(lam_grid, dtype=np.float64)
     if lam.ndim != 1 or lam.size < 2 or np.any(lam <= 0) or np.any(np.diff(lam) <= 0) \
@@ -299,16 +301,16 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
         mass_tol = max(1e-2, float(np.max(np.diff(np.log(lam)))))  # refined below with the quadrature estimate
     if not mass_tol > 0:
         raise ValueError(f"mass_tol must be positive, got {mass_tol}")
-    pop = neuron_population(mixture, model, centroids=centroids, d=d) if quad is None else quad
+    pop = neuron_population(mixture, model, centroids=centroids, d=d, n_quad=n_quad) if quad is None else quad
     c = _constants(mixture, model, pop, weights)
-    st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, 40, 1e-13, 40, lam.shape)
+    st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, lam.shape)
     g = np.asarray(st.g)
     res = np.asarray(st.residual)
     loc, mass = _atom(pop, c)
     # Next to the atom the unknowns diverge like 1/|z − s̄²| (theory_notes/03 §6) and the continuation can
     # end on a wrong branch: points within _NEAR (relative) of s̄², and failed points within 10·_NEAR, are
     # excluded from the check and interpolated from their neighbours below.
-    bad = ~np.isfinite(res) | (res > tol) | (g.imag < -1e-12 * np.abs(g))
+    bad = ~np.isfinite(res) | (res > tol) | (g.imag < -1e-12 * np.abs(g)) | ~np.asarray(st.branch)
     near = np.zeros(lam.shape, bool)
     if mass > 0:
         dist = np.abs(lam - loc) / max(abs(loc), 1e-300)
@@ -369,7 +371,7 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weig
 
 # --------------------------------------------------------------------------------------- outliers
 def _real_states(lam, c):
-    return _solve_many(jnp.asarray(np.asarray(lam, np.float64) + 0j), c, 40, 1e-13, 40, np.shape(lam))
+    return _solve_many(jnp.asarray(np.asarray(lam, np.float64) + 0j), c, np.shape(lam))
 
 
 @float64
@@ -391,7 +393,7 @@ def outliers(mixture: GaussianMixture, model: RFModel, d: int, *, quad: NeuronPo
     p = float(model.psi_p) * d
     if bulk_top is None:
         lam = np.geomspace(1e-6, 10 * float(scale(c)), 400)
-        dens = np.asarray(_solve_many(jnp.asarray(lam * (1 + 1e-8j)), c, 40, 1e-13, 40, lam.shape).g).imag
+        dens = np.asarray(_solve_many(jnp.asarray(lam * (1 + 1e-8j)), c, lam.shape).g).imag
         bulk_top = float(_support(lam, np.clip(dens, 0, None), 1e-6)[-1, 1])
     sw = np.sqrt(np.asarray(c.omega))
     found = []

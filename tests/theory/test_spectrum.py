@@ -262,3 +262,66 @@ def test_weak_centroid_default_matches_finite_d():
                                                      key=jax.random.key(9)).U))
     assert r.outliers.size == 2
     np.testing.assert_allclose(r.outliers, ev[-2:], rtol=0.15)
+
+
+# --------------------------------------------------------------------------------------- solver internals
+@pytest.mark.parametrize("m", [1, 2, 3, 5])
+def test_small_solve_matches_lapack(m):
+    """The closed-form / unrolled small solves equal LAPACK to rounding (complex, pivoting needed: a zero
+    leading entry for m ≥ 2)."""
+    from rfdiff.precision import x64
+    from rfdiff.theory.equations import _solve_small
+
+    rng = np.random.default_rng(m)
+    a = rng.normal(size=(6, m, m)) + 1j * rng.normal(size=(6, m, m))
+    if m > 1:
+        a[:, 0, 0] = 0.0
+    b = rng.normal(size=(6, m, 2)) + 1j * rng.normal(size=(6, m, 2))
+    with x64():
+        got = np.asarray(_solve_small(jax.numpy.asarray(a), jax.numpy.asarray(b)))
+    np.testing.assert_allclose(got, np.linalg.solve(a, b), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("nq", [1, 3])
+def test_node_unknowns_give_the_same_map(nq):
+    """With fewer nodes than classes the solver iterates (δ, 1/D_i) with Q × Q push-through algebra; at any
+    point it must reproduce the (δ, Ξ) map: δ_new, D_i and g agree to rounding."""
+    from rfdiff.model.mixture import proportions_long_tail
+    from rfdiff.precision import x64
+    from rfdiff.theory import equations as eq
+    from rfdiff.theory.spectrum import _constants
+
+    mix = rfdiff.GaussianMixture.create(proportions_long_tail(4, 10.0), [0.5, 1.0, 2.0, 4.0],
+                                        levels=[[1.0, 3.0]] * 4, level_weights=[0.3, 0.7])
+    rng = np.random.default_rng(nq)
+    with x64():
+        pop = eq.neuron_population("tanh", mix.class_variance, mix.centroid_gram, T,
+                                   shifts=0.5 * rng.normal(size=(nq, 4)))
+        c = _constants(mix, MODEL, pop, None)
+        assert eq._node_form(c)
+        z = jax.numpy.asarray(0.7 + 0.3j)
+        y = jax.numpy.asarray(0.2 * (rng.normal(size=4 + nq) + 1j * rng.normal(size=4 + nq)))
+        ty, g = eq._node_map(y, z, c)
+        delta_new, _, d_i, g_full = eq._map_parts(eq._lift(y, z, c), z, c)
+    np.testing.assert_allclose(np.asarray(ty[:4]), np.asarray(delta_new), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(ty[4:]), 1 / np.asarray(d_i), rtol=1e-12)
+    assert abs(complex(g) - complex(g_full)) < 1e-12 * abs(complex(g_full))
+
+
+def test_branch_flag_and_fine_schedule_cover_every_point():
+    """Every point of the anchor's two-level grid stays on the physical branch (Im g ≥ 0 at every level of
+    the fixed schedule) and agrees with the long schedule (193 levels) to 1e-10: the short schedule's
+    density of levels suffices here (33 levels × 3 steps put 15 of these points on a wrong branch)."""
+    from rfdiff.precision import x64
+    from rfdiff.theory import equations as eq
+    from rfdiff.theory.spectrum import _constants
+
+    mix = rfdiff.GaussianMixture.single(1.0, levels=[1.0, 4.0], level_weights=[0.5, 0.5])
+    lam = np.geomspace(1e-4, 1e2, 400)
+    with x64():
+        c = _constants(mix, MODEL, neuron_population(mix, MODEL), None)
+        zf = jax.numpy.asarray(lam * (1 + 1e-8j))
+        short = eq._solve_compiled(zf, c, schedule=(eq.N_LEVELS, eq.N_NEWTON, eq.N_FINAL))
+        long = eq._solve_compiled(zf, c, schedule=eq.FINE)
+    assert bool(np.all(np.asarray(short.branch))) and float(np.max(np.asarray(short.residual))) < 1e-12
+    np.testing.assert_allclose(np.asarray(short.g), np.asarray(long.g), rtol=1e-10)
