@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# CLI subprocesses of the tests do not write the user's compilation cache (tests/cli/test_compile_cache.py
+# sets its own)
+os.environ.setdefault("RFDIFF_JAX_CACHE", "0")
 
 import jax  # noqa: E402
 
