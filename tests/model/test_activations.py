@@ -9,6 +9,8 @@ pre-activations sharing the data part, Var = Γ², Cov = c_x²:
 * linear: μ0 = m, a = 1, v² = s² = 0.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
@@ -134,3 +136,18 @@ def test_bad_activation_raises():
         get_activation("softplusplus")
     with pytest.raises(ValueError, match="unknown activation"):
         ge_coefficients("nope", 0.0, 1.0, 0.1)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_ge_coefficients_chunked_equals_whole(monkeypatch, act):
+    """Above the memory budget the batch is done in chunks (lax.map): same numbers as one pass, eager and jit."""
+    from rfdiff.model import activations
+
+    shifts = np.linspace(-3.0, 3.0, 37)  # 37 is no multiple of the chunk: the remainder path runs too
+    whole = activations.ge_coefficients(act, shifts, 1.0, 0.02, n_nodes=32)
+    monkeypatch.setattr(activations, "_CHUNK_ELEMENTS", 5 * 32 * 32 * (9 if act == "relu" else 1))
+    chunked = activations.ge_coefficients(act, shifts, 1.0, 0.02, n_nodes=32)
+    jitted = jax.jit(lambda s: activations.ge_coefficients(act, s, 1.0, 0.02, n_nodes=32))(jnp.asarray(shifts))
+    for w, c, j in zip(whole, chunked, jitted):
+        np.testing.assert_allclose(np.asarray(c), np.asarray(w), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(np.asarray(j), np.asarray(w), rtol=1e-13, atol=1e-15)
