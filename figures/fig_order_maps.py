@@ -8,9 +8,9 @@
   point of the issue (σ² = (4, 1), ψ_n = 0.25, ψ_p = 8).
 
 Weak centroids (regime A, one population node), balanced classes, tanh, t = 0.01. Times on the ridge-time
-clock of ``rfdiff.theory.curves`` (an exact gradient-flow clock may be added later; the clock rescales each
-time but, measured at finite d, by at most ~25 %, notes 04 §3.3). Numbers and reading: theory_notes/04_dynamics.md
-§ "Order maps per definition". Cost (measured, shared 2-core CPU): see ``make``.
+clock of ``rfdiff.theory.curves`` (an exact gradient-flow clock may be added later; at finite d gradient-flow
+time / ridge time = 0.73–0.95 with the class order unchanged, notes 04 §6). Numbers and reading: theory_notes/04_dynamics.md
+§7 "Order maps per definition". Cost: see ``make``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def point_times():
 
 
 def make(quick: bool = False):
-    """Yields ("order_maps", Figure). Measured: quick (8 × 8) ~25 s, default (40 × 40) ~40 s with compilation."""
+    """Yields ("order_maps", Figure). Measured on the shared 2-core CPU (compilation included): quick (8 × 8)
+    compute 42 s, default (40 × 40) compute 50 s, whole figure 31 s on a quieter run (most of it compilation)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 

@@ -6,7 +6,7 @@ A *point* is a base mixture and model modified by named scalar parameters:
 * ``pi1``: class 0's proportion; the others are rescaled to sum to 1 − π_1 (imbalance);
 * ``separation`` s: strong orthogonal centroids, M = s·I (||μ_c||²/d = s; s = 0 is regime A);
 * ``norm_ratio`` ρ: ||μ_0||/||μ_1|| = ρ, class 1's norm kept (from ``separation`` when given, else the base Gram),
-  cosines kept: M_00 = ρ² M_11, M_0c = ρ M_0c·√(M_11/M_00) (:func:`centroid_geometry`);
+  all cosines kept, so M_00 = ρ² M_11 (:func:`centroid_geometry`; errors count classes from 1 as the CLI does);
 * ``cosine`` κ: cos(μ_0, μ_1) = κ, norms kept: M_01 = M_10 = κ √(M_00 M_11). Both act on the base Gram in the
   package's normalisation M = μμᵀ/d, so they follow its regime: weak centroids (M = O(1/d), built by
   :meth:`~rfdiff.GaussianMixture.with_weak_centroids`) or strong ones (M = O(1), or ``separation``);
@@ -72,7 +72,8 @@ def centroid_geometry(gram, norm_ratio=None, cosine=None):
     naming its parameter.
 
     >>> import jax.numpy as jnp
-    >>> centroid_geometry(4.0 * jnp.eye(2), norm_ratio=0.5, cosine=0.5).tolist()
+    >>> with jax.enable_x64(True):       # ||μ_0||² = 0.25·4, M_01 = 0.5·√(1·4)
+    ...     centroid_geometry(4.0 * jnp.eye(2), norm_ratio=0.5, cosine=0.5).tolist()
     [[1.0, 1.0], [1.0, 4.0]]
     """
     gram = jnp.asarray(gram, jnp.float64)
@@ -192,8 +193,8 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     ``separation`` is refused (one node cannot represent the shifts; pass ``n_quad`` or ``grid``).
 
     ``grid`` ({name: values}, the values ``fn`` will be called with, axes and fixed values alike): the neuron
-    population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation`` and ``t``
-    (:data:`POPULATION_PARAMETERS`), and building it is most of the work of a point. With ``grid`` it is built
+    population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation``, ``norm_ratio``,
+    ``cosine`` and ``t`` (:data:`POPULATION_PARAMETERS`), and building it is most of the work of a point. With ``grid`` it is built
     once per distinct combination of those parameters' values here (once in all when none of them is in
     ``grid``), and ``fn`` looks its point's population up instead of rebuilding it: a 64 × 64
     (σ-ratio × π_1) diagram builds 64 populations, not 4096. ``fn`` must then be called with exactly the
@@ -226,7 +227,7 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
         given = tuple(k for k in POPULATION_PARAMETERS if k in params)
         if given != names:
             raise ValueError(f"fn was built for population parameters {list(names)} (grid) but called with "
-                             f"{list(given)}; pass every sigma_ratio/separation/t value the grid uses in grid=")
+                             f"{list(given)}; pass every population parameter's values in grid=")
         idx, ok = jnp.zeros((), jnp.int32), jnp.array(True)
         for k, v in zip(names, values):
             x = jnp.asarray(params[k], jnp.float64)
