@@ -48,7 +48,7 @@ _MATRIX = Seq(Seq(Float()))
 # Admissible values of the phase-diagram parameters (names must match rfdiff.theory.phase.PARAMETERS; a test checks).
 PHASE_RANGES: dict[str, Float] = {
     "sigma_ratio": _POS, "pi1": Float(0.0, 1.0, lo_open=True, hi_open=True), "separation": _NONNEG,
-    "psi_p": _POS, "psi_n": _POS, "t": _POS}
+    "norm_ratio": _POS, "cosine": Float(-1.0, 1.0), "psi_p": _POS, "psi_n": _POS, "psi_ratio": _POS, "t": _POS}
 
 
 def _models():

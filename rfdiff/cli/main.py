@@ -36,7 +36,10 @@ phase-diagram parameters (axes and fixed values):
   sigma_ratio  σ_1/σ_2 > 0: class 1's standard deviation becomes sigma_ratio × class 2's
   pi1          0 < π_1 < 1: class 1's proportion; the other classes share 1 − π_1 in their spec ratios
   separation   ≥ 0: strong orthogonal centroids, ||μ_c||²/d = separation for every class (0: none)
+  norm_ratio   > 0: ||μ_1||/||μ_2||; class 2's norm kept (separation or the spec's centroid Gram), cosines kept
+  cosine       in [−1, 1]: cos(μ_1, μ_2), norms kept; both act on the spec's Gram (weak or strong centroids)
   psi_p, psi_n > 0: p/d and n/d of the random-features model
+  psi_ratio    > 0: ψ_p/ψ_n; sets psi_p = psi_ratio × psi_n (not together with psi_p)
   t            > 0: diffusion time
 outputs per class (dimension "class", numbered 1..K): tau_gen, tau_mem, tau_onset (theory times, ridge-time
 clock), eps_test_min, eps_train_inf, and the fixed-point residual per point; written to DIR/phase_diagram.nc

@@ -5,7 +5,13 @@ A *point* is a base mixture and model modified by named scalar parameters:
 * ``sigma_ratio`` r: class 0's standard deviation becomes r·σ_1 (σ_0² = r² σ_1²), other classes unchanged;
 * ``pi1``: class 0's proportion; the others are rescaled to sum to 1 − π_1 (imbalance);
 * ``separation`` s: strong orthogonal centroids, M = s·I (||μ_c||²/d = s; s = 0 is regime A);
-* ``psi_p``, ``psi_n``, ``t``: model parameters.
+* ``norm_ratio`` ρ: ||μ_0||/||μ_1|| = ρ, class 1's norm kept (from ``separation`` when given, else the base Gram),
+  all cosines kept, so M_00 = ρ² M_11 (:func:`centroid_geometry`; errors count classes from 1 as the CLI does);
+* ``cosine`` κ: cos(μ_0, μ_1) = κ, norms kept: M_01 = M_10 = κ √(M_00 M_11). Both act on the base Gram in the
+  package's normalisation M = μμᵀ/d, so they follow its regime: weak centroids (M = O(1/d), built by
+  :meth:`~rfdiff.GaussianMixture.with_weak_centroids`) or strong ones (M = O(1), or ``separation``);
+* ``psi_p``, ``psi_n``, ``t``: model parameters; ``psi_ratio`` q sets ψ_p = q·ψ_n (ψ_n from the point or the
+  base model; not together with ``psi_p``).
 
 :func:`timescale_fn` returns the jittable ``params -> {tau_gen, tau_mem, tau_onset, ...}`` (each (K,)) that
 :func:`rfdiff.sweep.phase_diagram` vmaps over a grid; :func:`reversal_line` root-finds (brentq) the imbalance at
@@ -33,10 +39,67 @@ from .equations import neuron_population
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
 
-__all__ = ["PARAMETERS", "default_n_quad", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
+__all__ = ["PARAMETERS", "centroid_geometry", "default_n_quad", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
            "default_taus"]
 
-PARAMETERS = ("sigma_ratio", "pi1", "separation", "psi_p", "psi_n", "t")
+PARAMETERS = ("sigma_ratio", "pi1", "separation", "norm_ratio", "cosine", "psi_p", "psi_n", "psi_ratio", "t")
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_value(name: str, x) -> None:
+    """One-line ValueError naming ``name`` for a concrete value outside its range (tracers pass unchecked)."""
+    if not _concrete(x):
+        return
+    v = np.asarray(x, dtype=np.float64)
+    if name == "cosine":
+        bad = not (np.all(np.isfinite(v)) and np.all(np.abs(v) <= 1.0))
+        if bad:
+            raise ValueError(f"cosine must be in [-1, 1], got {v.tolist()}")
+    elif name in ("norm_ratio", "psi_ratio"):
+        if not (np.all(np.isfinite(v)) and np.all(v > 0)):
+            raise ValueError(f"{name} must be finite and > 0, got {v.tolist()}")
+
+
+def centroid_geometry(gram, norm_ratio=None, cosine=None):
+    """The Gram M (K, K) with ||μ_0||/||μ_1|| set to ``norm_ratio`` and cos(μ_0, μ_1) to ``cosine``.
+
+    Writing M = diag(n) C diag(n) (n_c = √M_cc, C the cosines; C_cc = 1), ``norm_ratio`` ρ sets n_0 = ρ n_1 and
+    ``cosine`` κ sets C_01 = C_10 = κ; everything else is kept, so M_01 = κ ρ n_1². ``None`` keeps the base
+    value. Jittable; concrete values are validated (ρ > 0, κ ∈ [−1, 1], class 1's norm > 0, M PSD), each error
+    naming its parameter.
+
+    >>> import jax.numpy as jnp
+    >>> with jax.enable_x64(True):       # ||μ_0||² = 0.25·4, M_01 = 0.5·√(1·4)
+    ...     centroid_geometry(4.0 * jnp.eye(2), norm_ratio=0.5, cosine=0.5).tolist()
+    [[1.0, 1.0], [1.0, 4.0]]
+    """
+    gram = jnp.asarray(gram, jnp.float64)
+    K = gram.shape[0]
+    names = [k for k, v in (("norm_ratio", norm_ratio), ("cosine", cosine)) if v is not None]
+    if K < 2:
+        raise ValueError(f"{names[0]} needs at least two classes")
+    for k, v in (("norm_ratio", norm_ratio), ("cosine", cosine)):
+        if v is not None:
+            _check_value(k, v)
+    norms = jnp.sqrt(jnp.clip(jnp.diag(gram), 0.0, None))
+    if _concrete(gram) and not float(np.asarray(gram)[1, 1]) > 0.0:  # (inside a trace norms is a tracer)
+        raise ValueError(f"{names[0]} needs a non-zero centroid for class 2 (a base centroid_gram or separation)")
+    safe = jnp.where(norms > 0, norms, 1.0)
+    cos = gram / (safe[:, None] * safe[None, :])
+    if norm_ratio is not None:
+        norms = norms.at[0].set(jnp.asarray(norm_ratio, jnp.float64) * norms[1])
+    if cosine is not None:
+        kappa = jnp.asarray(cosine, jnp.float64)
+        cos = cos.at[0, 1].set(kappa).at[1, 0].set(kappa)
+    cos = cos.at[jnp.diag_indices(K)].set(1.0)
+    out = cos * norms[:, None] * norms[None, :]
+    if K > 2 and _concrete(out) and np.linalg.eigvalsh(np.asarray(out)).min() < -1e-10 * float(jnp.max(jnp.abs(out))):
+        raise ValueError(f"{names[-1]} gives a centroid Gram that is not positive semi-definite "
+                         f"(cosines with the other classes are incompatible)")
+    return out
 
 
 def default_taus(num: int = 64, lo: float = 1e-3, hi: float = 1e6) -> np.ndarray:
@@ -63,11 +126,22 @@ def point_arrays(base_mixture, base_model, params: dict):
         props = jnp.concatenate([pi[None], (1.0 - pi) * rest])
     if "separation" in params:
         gram = jnp.asarray(params["separation"], jnp.float64) * jnp.eye(K)
+    if "norm_ratio" in params or "cosine" in params:
+        gram = centroid_geometry(gram, params.get("norm_ratio"), params.get("cosine"))
     get = lambda k, dflt: jnp.asarray(params.get(k, dflt), jnp.float64)
-    return props, var, gram, get("psi_p", base_model.psi_p), get("psi_n", base_model.psi_n), get("t", base_model.t)
+    psi_n = get("psi_n", base_model.psi_n)
+    if "psi_ratio" in params:  # ψ_p = (ψ_p/ψ_n)·ψ_n: the overparametrisation at fixed ψ_n
+        if "psi_p" in params:
+            raise ValueError("psi_ratio sets psi_p = psi_ratio * psi_n: give one of psi_ratio and psi_p, not both")
+        _check_value("psi_ratio", params["psi_ratio"])
+        psi_p = get("psi_ratio", 1.0) * psi_n
+    else:
+        psi_p = get("psi_p", base_model.psi_p)
+    return props, var, gram, psi_p, psi_n, get("t", base_model.t)
 
 
-POPULATION_PARAMETERS = ("sigma_ratio", "separation", "t")  # the neuron population depends on these alone
+# the neuron population depends on these alone (variances, Gram, t)
+POPULATION_PARAMETERS = ("sigma_ratio", "separation", "norm_ratio", "cosine", "t")
 
 
 def _population_table(base_mixture, base_model, grid, n_quad, coef_nodes):
@@ -119,8 +193,8 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
     ``separation`` is refused (one node cannot represent the shifts; pass ``n_quad`` or ``grid``).
 
     ``grid`` ({name: values}, the values ``fn`` will be called with, axes and fixed values alike): the neuron
-    population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation`` and ``t``
-    (:data:`POPULATION_PARAMETERS`), and building it is most of the work of a point. With ``grid`` it is built
+    population depends only on (variances, Gram, t), i.e. on ``sigma_ratio``, ``separation``, ``norm_ratio``,
+    ``cosine`` and ``t`` (:data:`POPULATION_PARAMETERS`), and building it is most of the work of a point. With ``grid`` it is built
     once per distinct combination of those parameters' values here (once in all when none of them is in
     ``grid``), and ``fn`` looks its point's population up instead of rebuilding it: a 64 × 64
     (σ-ratio × π_1) diagram builds 64 populations, not 4096. ``fn`` must then be called with exactly the
@@ -139,6 +213,13 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
         unknown = set(grid) - set(PARAMETERS)
         if unknown:
             raise ValueError(f"unknown phase-diagram parameter(s) {sorted(unknown)} in grid; choose from {PARAMETERS}")
+        for k in ("norm_ratio", "cosine", "psi_ratio"):  # values are traced in the table: check them here
+            if k in grid:
+                _check_value(k, grid[k])
+        if "cosine" in grid and base_mixture.num_classes > 2:  # PSD depends on the cosines alone (M = D C D)
+            base = {"separation": 1.0} if "separation" in grid else {}
+            for c in np.unique(np.asarray(grid["cosine"], np.float64)):
+                point_arrays(base_mixture, base_model, {**base, "cosine": float(c)})
         names, values, table = _population_table(base_mixture, base_model, grid, n_quad, coef_nodes)
 
     def lookup(params):
@@ -146,7 +227,7 @@ def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = No
         given = tuple(k for k in POPULATION_PARAMETERS if k in params)
         if given != names:
             raise ValueError(f"fn was built for population parameters {list(names)} (grid) but called with "
-                             f"{list(given)}; pass every sigma_ratio/separation/t value the grid uses in grid=")
+                             f"{list(given)}; pass every population parameter's values in grid=")
         idx, ok = jnp.zeros((), jnp.int32), jnp.array(True)
         for k, v in zip(names, values):
             x = jnp.asarray(params[k], jnp.float64)

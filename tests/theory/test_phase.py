@@ -133,3 +133,78 @@ def test_separation_never_runs_on_a_single_default_node():
     fn = timescale_fn(base, RFModel(2.0, 1.0, 0.01, "tanh"), taus=np.logspace(-2, 3, 12))
     with pytest.raises(ValueError, match="separation needs shift nodes"):
         fn({"separation": np.float64(4.0)})
+
+
+# ---------------------------------------------------------------- centroid geometry and psi_ratio (issue #12 item 4)
+def test_point_arrays_centroid_geometry_gram():
+    """norm_ratio ρ, cosine κ on a strong base Gram diag(s_0, s_1): M = [[ρ² s_1, κρ s_1], [κρ s_1, s_1]] (class 2's
+    norm kept, from separation when given); psi_ratio q gives ψ_p = q ψ_n."""
+    mix = GaussianMixture.create([0.5, 0.5], [1.0, 1.0]).with_strong_centroids([9.0, 4.0])
+    with jax.enable_x64(True):
+        _, _, gram, psi_p, psi_n, _ = point_arrays(mix, MODEL, {"norm_ratio": 0.5, "cosine": -0.3,
+                                                                "psi_ratio": 32.0, "psi_n": 0.25})
+        np.testing.assert_allclose(np.asarray(gram), [[1.0, -0.3 * 0.5 * 4.0], [-0.3 * 0.5 * 4.0, 4.0]], rtol=1e-14)
+        assert float(psi_p) == 8.0 and float(psi_n) == 0.25
+        _, _, gram, _, _, _ = point_arrays(mix, MODEL, {"separation": 2.0, "norm_ratio": 3.0})
+        np.testing.assert_allclose(np.asarray(gram), [[18.0, 0.0], [0.0, 2.0]], rtol=1e-14)
+        _, _, gram, _, _, _ = point_arrays(mix, MODEL, {"cosine": 0.5})  # norms kept: M_01 = 0.5·3·2
+        np.testing.assert_allclose(np.asarray(gram), [[9.0, 3.0], [3.0, 4.0]], rtol=1e-14)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"cosine": 1.2}, "cosine must be in"), ({"norm_ratio": 0.0}, "norm_ratio must be"),
+    ({"norm_ratio": np.nan}, "norm_ratio must be"), ({"psi_ratio": -1.0}, "psi_ratio must be"),
+    ({"psi_ratio": 2.0, "psi_p": 4.0}, "psi_ratio"),
+])
+def test_point_arrays_geometry_validation(params, match):
+    mix = GaussianMixture.create([0.5, 0.5], [1.0, 1.0]).with_strong_centroids([4.0, 4.0])
+    with jax.enable_x64(True), pytest.raises(ValueError, match=match):
+        point_arrays(mix, MODEL, params)
+
+
+def test_geometry_needs_a_centroid_and_a_psd_gram():
+    with jax.enable_x64(True):
+        with pytest.raises(ValueError, match="norm_ratio needs a non-zero centroid"):
+            point_arrays(BASE, MODEL, {"norm_ratio": 2.0})
+        mix3 = GaussianMixture.create([0.3, 0.3, 0.4], [1.0, 1.0, 1.0]).with_strong_centroids(
+            [4.0, 4.0, 4.0], [[1, 0, 0.7], [0, 1, 0.7], [0.7, 0.7, 1]])
+        with pytest.raises(ValueError, match="^cosine gives a centroid Gram that is not positive semi-definite"):
+            point_arrays(mix3, MODEL, {"cosine": -0.9})  # C has eigenvalue 1 - 0.9·... < 0 (det < 0)
+        with pytest.raises(ValueError, match="^cosine gives"):  # a grid is checked before it is traced
+            timescale_fn(mix3, MODEL, taus=TAUS, n_quad=8, grid={"cosine": [0.0, -0.9]})
+        with pytest.raises(ValueError, match="^cosine must be in"):
+            timescale_fn(mix3, MODEL, taus=TAUS, n_quad=8, grid={"cosine": [0.0, 1.5]})
+
+
+@pytest.mark.parametrize("regime", ["weak", "strong"])
+def test_geometry_point_equals_curves_on_the_built_mixture(regime):
+    """A phase-diagram point with norm_ratio/cosine (population from the grid table) = theory_curves then
+    curve_timescales on the mixture built with those centroids (with_*_centroids): same equations, same nodes,
+    1e-10."""
+    d = 500
+    base = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
+    base = base.with_weak_centroids([4.0, 4.0], d) if regime == "weak" else base.with_strong_centroids([4.0, 4.0])
+    rho, kappa, nq = 0.5, 0.4, 32
+    fn = timescale_fn(base, MODEL, taus=TAUS, n_quad=nq, coef_nodes=128,
+                      grid={"norm_ratio": [rho, 1.0], "cosine": [kappa]})
+    got = fn({"norm_ratio": rho, "cosine": kappa})
+    sq = np.array([rho**2 * 4.0, 4.0])
+    cos = [[1.0, kappa], [kappa, 1.0]]
+    mix = base.with_weak_centroids(sq, d, cos) if regime == "weak" else base.with_strong_centroids(sq, cos)
+    out = theory_curves(mix, MODEL, TAUS, n_quad=nq, coef_nodes=128)
+    ts = curve_timescales(TAUS, out["eps_test"], out["eps_train"], out["eps_train_inf"])
+    for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf"):
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(getattr(ts, k)), rtol=1e-10, err_msg=k)
+
+
+def test_unit_norm_ratio_and_zero_cosine_reproduce_separation():
+    """norm_ratio = 1, cosine = 0 on separation s is M = s·I: the same times as separation alone (to rounding)."""
+    fn = timescale_fn(BASE, MODEL, taus=TAUS, n_quad=32, coef_nodes=128,
+                      grid={"separation": [4.0], "norm_ratio": [1.0], "cosine": [0.0], "sigma_ratio": [2.0]})
+    ref = timescale_fn(BASE, MODEL, taus=TAUS, n_quad=32, coef_nodes=128,
+                       grid={"separation": [4.0], "sigma_ratio": [2.0]})
+    got = fn({"separation": 4.0, "norm_ratio": 1.0, "cosine": 0.0, "sigma_ratio": 2.0})
+    want = ref({"separation": 4.0, "sigma_ratio": 2.0})
+    for k in ("tau_gen", "tau_mem", "tau_onset"):
+        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(want[k]), rtol=1e-12, err_msg=k)
+    assert np.all(np.isfinite(np.asarray(got["tau_gen"])))
