@@ -225,7 +225,7 @@ def ge_coefficients(activation: str | Callable | Activation, shift: Float[ArrayL
     chunk = max(1, _CHUNK_ELEMENTS // per_element)
     if size > chunk:
         flat = (shift.reshape(-1), cx2.reshape(-1), sn2.reshape(-1))
-        out = jax.lax.map(lambda x: _ge_coefficients(act, *x, n_nodes), flat, batch_size=chunk)
+        out = jax.lax.map(lambda x: _ge_coefficients(act, x[0], x[1], x[2], n_nodes), flat, batch_size=chunk)
         return GECoefficients(*(o.reshape(shift.shape) for o in out))
     return _ge_coefficients(act, shift, cx2, sn2, n_nodes)
 

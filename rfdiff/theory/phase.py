@@ -29,6 +29,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +40,14 @@ from .curves import theory_curves_core
 from .equations import neuron_population
 from .timescales import curve_timescales, reversal_boundary
 from ..precision import x64
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from collections.abc import Callable, Mapping
+
+    from jaxtyping import Array, ArrayLike, Float
+
+    from ..model.mixture import GaussianMixture
+    from ..model.rf import RFModel
 
 __all__ = ["PARAMETERS", "centroid_geometry", "default_n_quad", "POPULATION_PARAMETERS", "chunk_size_for", "point_arrays", "timescale_fn", "reversal_line",
            "default_taus"]
@@ -107,7 +117,8 @@ def default_taus(num: int = 64, lo: float = 1e-3, hi: float = 1e6) -> np.ndarray
     return np.logspace(np.log10(lo), np.log10(hi), num)
 
 
-def point_arrays(base_mixture, base_model, params: dict):
+def point_arrays(base_mixture: GaussianMixture, base_model: RFModel, params: Mapping[str, Float[ArrayLike, ""]]
+                 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     """(proportions, variances, gram, ψ_p, ψ_n, t) of the point ``params`` (see module docstring); jittable."""
     unknown = set(params) - set(PARAMETERS)
     if unknown:
@@ -170,7 +181,7 @@ def _population_table(base_mixture, base_model, grid, n_quad, coef_nodes):
     return names, values, pops
 
 
-def default_n_quad(base_mixture, grid=None) -> int:
+def default_n_quad(base_mixture: GaussianMixture, grid: Mapping[str, ArrayLike] | None = None) -> int:
     """Shift nodes of the phase-diagram population: 1 when no point has centroid shifts (zero base Gram and no
     non-zero ``separation`` in ``grid``), else 256 (the spectrum's default: E a² within 1e-4 of 1024 nodes)."""
     sep = np.asarray((grid or {}).get("separation", [0.0]), dtype=np.float64)
@@ -178,8 +189,9 @@ def default_n_quad(base_mixture, grid=None) -> int:
     return 256 if shifted else 1
 
 
-def timescale_fn(base_mixture, base_model, *, taus=None, n_quad: int | None = None, coef_nodes: int = 64,
-                 grid=None):
+def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Float[ArrayLike, "T"] | None = None,
+                 n_quad: int | None = None, coef_nodes: int = 64, grid: Mapping[str, ArrayLike] | None = None
+                 ) -> Callable[[Mapping[str, Array]], dict[str, Array]]:
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
@@ -280,7 +292,7 @@ def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17
     return int(min(hi, max(lo, 1 << (n.bit_length() - 1))))
 
 
-def reversal_line(base_mixture, base_model, sigma_ratios, *, which: str = "tau_gen", bracket=(0.02, 0.98),
+def reversal_line(base_mixture: GaussianMixture, base_model: RFModel, sigma_ratios: Float[ArrayLike, "n"], *, which: str = "tau_gen", bracket=(0.02, 0.98),
                   extra: dict | None = None, num_scan: int = 13, fn=None, **kw):
     """Root-found reversal boundary π_1*(σ_1/σ_2): log(τ_0/τ_1) = 0 for the time ``which``.
 

@@ -28,6 +28,8 @@ Reference for K = 1: Bonnaire, Urfin, Biroli, Mézard (2025), arXiv:2505.17638 (
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,6 +41,9 @@ from . import equations as eq
 from .equations import Constants, NeuronPopulation, ResolventState, node_denominators, scale, solve_grid
 from ..model.rf import RFModel
 from ..model.mixture import GaussianMixture
+
+if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
+    from jaxtyping import ArrayLike, Complex, Float
 
 __all__ = [
     "NeuronPopulation",
@@ -128,7 +133,8 @@ def _constants(mixture: GaussianMixture, model: RFModel, pop: NeuronPopulation, 
 
 
 @float64
-def resolvent(z, mixture: GaussianMixture, model: RFModel, *, weights=None, quad: NeuronPopulation | None = None,
+def resolvent(z: Complex[ArrayLike, "*n"], mixture: GaussianMixture, model: RFModel, *,
+              weights: Float[ArrayLike, "K"] | None = None, quad: NeuronPopulation | None = None,
               tol: float = 1e-12) -> ResolventState:
     """Solve the self-consistent equations at complex ``z`` (Im z > 0, or real z below the spectrum).
 
@@ -264,7 +270,8 @@ def _support(lam, dens, rel):
 
 
 @float64
-def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid, *, weights=None,
+def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid: Float[ArrayLike, "n"], *,
+                     weights: Float[ArrayLike, "K"] | None = None,
                      quad: NeuronPopulation | None = None, centroids: str = "auto", d: int | None = None,
                      n_quad: int | None = None, eta_rel: float = 1e-8, tol: float = 1e-10, support_rel: float = 1e-6,
                      mass_tol: float | None = None, check: bool = True) -> SpectrumResult:
@@ -376,7 +383,8 @@ def _real_states(lam, c):
 
 @float64
 def outliers(mixture: GaussianMixture, model: RFModel, d: int, *, quad: NeuronPopulation | None = None,
-             weights=None, centroids: str = "auto", bulk_top: float | None = None) -> np.ndarray:
+             weights: Float[ArrayLike, "K"] | None = None, centroids: str = "auto",
+             bulk_top: float | None = None) -> Float[np.ndarray, "m"]:
     """Finite-rank outliers of U above the bulk at dimension ``d`` (theory_notes/03_spectrum.md §6; APPROX).
 
     * Mean-feature spikes (strong centroids, or any activation with E σ ≠ 0): the rank-K term
@@ -469,7 +477,7 @@ def _theory_cdf(result: SpectrumResult):
     return cdf / cdf[-1]
 
 
-def spectral_distance(eigs, result: SpectrumResult, kind: str = "ks", *, n_outliers: int | None = None) -> float:
+def spectral_distance(eigs: Float[ArrayLike, "p"], result: SpectrumResult, kind: str = "ks", *, n_outliers: int | None = None) -> float:
     """Distance between the empirical spectrum ``eigs`` and the theory, atom and outliers removed.
 
     The atom (mass ``result.atom_mass`` at ``result.atom_location``) is removed analytically: its
@@ -497,8 +505,8 @@ def spectral_distance(eigs, result: SpectrumResult, kind: str = "ks", *, n_outli
     return float(np.trapezoid(np.abs(f_emp - f_th), np.log10(x)))
 
 
-def edges_from_eigs(eigs, *, theory_edges=None, atom_location: float | None = None, atom_count: int = 0,
-                    n_outliers: int = 0, min_gap: float = 0.03, min_count: int = 5) -> np.ndarray:
+def edges_from_eigs(eigs: Float[ArrayLike, "p"], *, theory_edges: Float[ArrayLike, "B 2"] | None = None, atom_location: float | None = None, atom_count: int = 0,
+                    n_outliers: int = 0, min_gap: float = 0.03, min_count: int = 5) -> Float[np.ndarray, "B 2"]:
     """Bulk intervals (B, 2) of a finite-d spectrum, after removing the ``n_outliers`` largest eigenvalues
     and the ``atom_count`` eigenvalues nearest ``atom_location``.
 
