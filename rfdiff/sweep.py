@@ -86,7 +86,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
                   resume: bool | None = None, as_dataset: bool = False):
     """Evaluate ``fn`` on the grid ``axes`` (see module docstring) and return labelled arrays.
 
-    * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``);
+    * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``; default: the
+      ``fn.out_dims`` attribute that :func:`~rfdiff.theory.phase.timescale_fn` and ``window_fn`` set);
       ``out_coords[dim]``: their coordinates (``(dim, values)`` for a non-index one such as ``class_name``;
       a ``class`` dim without coordinates is numbered 1..K).
     * ``path``: result file (.nc, :func:`rfdiff.results.write`). With ``num_shards == 1`` the arrays have shape
@@ -182,7 +183,8 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     bar.close()
     results = results or {}
 
-    out_dims = {k: tuple(v) for k, v in (out_dims or {}).items()}
+    # default: the names fn declares itself (timescale_fn, window_fn: their per-class outputs have dim "class")
+    out_dims = {k: tuple(v) for k, v in (out_dims if out_dims is not None else getattr(fn, "out_dims", {})).items()}
     data_vars: dict[str, tuple] = {}
     for k, v in results.items():
         trailing = out_dims.get(k, tuple(f"{k}_dim{i}" for i in range(v.ndim - 1)))

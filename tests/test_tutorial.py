@@ -22,6 +22,7 @@ TUTORIAL = Path(__file__).resolve().parents[1] / "examples" / "tutorial.py"
 
 def test_tutorial_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    plt.close("all")  # count only the tutorial's figures (earlier tests in this process may leave some open)
     try:
         with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
             ns = runpy.run_path(str(TUTORIAL), run_name="__main__")
@@ -33,5 +34,6 @@ def test_tutorial_runs(tmp_path, monkeypatch):
     assert np.all(np.isfinite(ns["width"]))
     np.testing.assert_array_equal(ns["ds"]["window_width"].values, ns["width"])  # the Dataset holds the same numbers
     assert ns["ds"]["window_width"].dims == ("sigma_ratio", "pi1")
+    assert ns["ds"]["tau_gen"].dims == ("sigma_ratio", "pi1", "class")
     assert np.isclose(float(ns["log"].tau[-1]), 400 * ns["lr"], rtol=1e-12)
     assert np.max(np.abs(ns["sim"] - ns["closed"])) < 0.2

@@ -268,7 +268,12 @@ def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Fl
             res = {k: jnp.where(ok, v, jnp.inf if k == "residual" else jnp.nan) for k, v in res.items()}
         return res
 
+    # the trailing dimension of each per-class output: phase_diagram names it "class" without being told
+    fn.out_dims = {k: ("class",) for k in PER_CLASS_OUTPUTS}
     return fn
+
+
+PER_CLASS_OUTPUTS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
 
 
 def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17, lo: int = 16,

@@ -186,4 +186,5 @@ def window_fn(base_mixture: GaussianMixture, base_model: RFModel, *, memorisatio
         return {**out, "window_lo": w.lo, "window_hi": w.hi, "window_width": w.width_decades,
                 "first_memorising": w.first_memorising.astype(f), "last_generalising": w.last_generalising.astype(f)}
 
+    fn.out_dims = dict(times.out_dims)  # per-class outputs: dim "class"
     return fn
