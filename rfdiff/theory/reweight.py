@@ -148,7 +148,7 @@ def solve_weights(mixture, model, target: str, *, taus=None, bound: float = 5.0,
                                            point={"log_w0_over_w1": float(x)})
                 return s[0]
             lo, hi = g(-bound), g(bound)
-            if np.sign(lo) == np.sign(hi):
+            if lo * hi > 0:
                 raise ConvergenceError(f"{target}: no root in the bracket |log(w0/w1)| ≤ {bound}",
                                        residual=float(min(abs(lo), abs(hi))),
                                        point={"spread_at_-bound": float(lo), "spread_at_+bound": float(hi)})
@@ -172,28 +172,31 @@ def solve_weights(mixture, model, target: str, *, taus=None, bound: float = 5.0,
         if k == 2:
             grid = np.linspace(-bound, bound, scan)
             vals = np.array([_finite_or(width([x]), -np.inf) for x in grid])
-            if not np.any(np.isfinite(vals)):
+            if np.all(vals == -np.inf):
                 raise ConvergenceError("window: no resolved window on the scan", residual=float("nan"),
                                        point={"bound": bound})
             i = int(np.argmax(vals))
-            a, b = grid[max(i - 1, 0)], grid[min(i + 1, scan - 1)]
-            if np.isinf(vals[i]) and vals[i] > 0:
-                raise ConvergenceError("window: unbounded (no class memorises)", residual=float("inf"),
-                                       point={"weights": weights_from_log([grid[i]], pi).tolist()})
-            res = optimize.minimize_scalar(lambda x: -(width([x]) or -np.inf), bounds=(a, b), method="bounded",
-                                           options={"xatol": 1e-6})
-            u = np.array([res.x if -res.fun >= vals[i] else grid[i]])
+            if np.isposinf(vals[i]):
+                # unbounded: some weights stop every class from memorising (ε^tr(∞) above the level); take the
+                # scan point closest to equal weights that does, i.e. at most one scan step past the threshold
+                inf_pts = np.flatnonzero(np.isposinf(vals))
+                u = np.array([grid[inf_pts[np.argmin(np.abs(grid[inf_pts]))]]])
+            else:
+                a, b = grid[max(i - 1, 0)], grid[min(i + 1, scan - 1)]
+                res = optimize.minimize_scalar(lambda x: -_finite_or(width([x]), -np.inf), bounds=(a, b),
+                                               method="bounded", options={"xatol": 1e-6})
+                u = np.array([res.x if -res.fun >= vals[i] else grid[i]])
         else:
             def obj(x):
                 if np.any(np.abs(x) > bound):
                     return 1e3 + float(np.sum(np.abs(x)))
                 wd = width(x)
-                return 1e3 if wd is None or not np.isfinite(wd) else -wd
+                return 1e3 if wd is None or np.isnan(wd) else -min(wd, 1e3)  # +inf: unbounded, best
             res = optimize.minimize(obj, np.zeros(k - 1), method="Nelder-Mead",
                                     options={"xatol": 1e-5, "fatol": 1e-8, "maxiter": 400 * k})
             u = res.x
         wd = width(u)
-        if wd is None or not np.isfinite(wd):
+        if wd is None or np.isnan(wd) or wd == -np.inf:
             raise ConvergenceError("window: the optimum is not resolved on the τ grid", residual=float("nan"),
                                    point={"weights": weights_from_log(u, pi).tolist()})
         resid, objective = 0.0, wd

@@ -1,0 +1,62 @@
+"""``rfdiff reweight SPEC --target equal-gen|window|equal-mem``: class weights of the DSM loss from the theory.
+
+Solves the d → ∞ ridge-time theory (:func:`rfdiff.theory.reweight.solve_weights`) for per-class loss weights
+w_c (normalised Σ_c π_c w_c = 1) that equalise τ_gen across classes, maximise the common window
+[max_c τ_gen,c, min_c τ_mem,c], or equalise τ_mem; prints the weights and the per-class times with equal weights
+(the plain loss) and with the solved weights, and writes DIR/reweight.npz. Use the weights as
+``[model] loss_weights`` of the spec (``rfdiff simulate rf`` then trains on the weighted loss).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..io import save_result
+from ._common import load, out_dir, parse_grid, provenance, require, wrote
+from .window import summary
+
+__all__ = ["run"]
+
+log = logging.getLogger("rfdiff")
+
+DEFAULT_TAUS = (1e-3, 1e6, 361)  # finer than [curves]' default: the times are interpolated on this grid
+
+
+def run(args) -> int:
+    from ..theory.reweight import solve_weights
+
+    spec = load(args)
+    require(spec, "rfdiff reweight", "mixture", "model")
+    lo, hi, num = parse_grid(args.taus, "--taus") if args.taus else DEFAULT_TAUS
+    if not (0 < lo < hi and num >= 2):
+        raise ValueError(f"--taus must satisfy 0 < LO < HI and NUM ≥ 2, got {args.taus!r}")
+    taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
+    if spec.model.loss_weights is not None:
+        log.info("note: [model] loss_weights of the spec are ignored; 'before' is the plain (equal-weight) loss")
+    res = solve_weights(spec.build_mixture(), spec.build_model(), args.target, taus=taus)
+    K = res.weights.size
+    print(f"target {args.target}; ridge-time clock (μ = 1/τ); weights normalised Σ π_c w_c = 1; inf: never memorises")
+    print("class   pi        weight    tau_gen before/after     tau_mem before/after")
+    for c in range(K):
+        print(f"{c:5d}  {res.proportions[c]:8.4g}  {res.weights[c]:8.4g}  "
+              f"{float(res.before.tau_gen[c]):10.4g} {float(res.after.tau_gen[c]):10.4g}   "
+              f"{float(res.before.tau_end[c]):10.4g} {float(res.after.tau_end[c]):10.4g}")
+    print("before: " + summary(res.before, "tau_mem"))
+    print("after:  " + summary(res.after, "tau_mem"))
+    print("loss_weights = [" + ", ".join(f"{w:.6g}" for w in res.weights) + "]")
+    arrays = {"weights": res.weights, "proportions": res.proportions,
+              "tau_gen_before": res.before.tau_gen, "tau_gen_after": res.after.tau_gen,
+              "tau_mem_before": res.before.tau_end, "tau_mem_after": res.after.tau_end,
+              "width_before": res.before.width_decades, "width_after": res.after.width_decades,
+              "residual": np.float64(res.residual)}
+    dims = {k: (["class"] if np.ndim(v) == 1 else []) for k, v in arrays.items()}
+    out = out_dir(args, "reweight")
+    path = save_result(out / "reweight.npz", arrays,
+                       {"dims": dims, "coords": {"class": list(range(K))}, "target": args.target,
+                        "tau_grid": [float(taus[0]), float(taus[-1]), int(taus.size)],
+                        "units": {k: "training time τ" for k in arrays if k.startswith("tau_")},
+                        "clock": {"theory": "ridge-time proxy μ = 1/τ"}, **provenance(spec)})
+    wrote(path)
+    return 0
