@@ -1,0 +1,59 @@
+"""``rfdiff reweight``: weights and per-class times before/after on stdout, DIR/reweight.npz with the library's
+numbers, exit 1 with one line when the solver fails, exit 2 for bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rfdiff.cli import main
+from rfdiff.io import load_result
+from rfdiff.spec import load_spec
+from rfdiff.theory.reweight import solve_weights
+
+SPEC = str(Path(__file__).resolve().parents[2] / "examples" / "dynamics_two_class.toml")
+TAUS = "1e-3,1e4,141"
+
+
+def test_reweight_window_prints_and_writes(tmp_path, capsys):
+    assert main(["reweight", SPEC, "--target", "window", "--taus", TAUS, "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("target window") and lines[1].split()[:3] == ["class", "pi", "weight"]
+    assert lines[-3].startswith("before: ") and lines[-2].startswith("after:  ")
+    assert lines[-1].startswith("loss_weights = [")
+    assert "wrote" in err and "reweight.npz" in err
+    arrays, attrs = load_result(tmp_path / "reweight.npz")
+    spec = load_spec(attrs["spec"])
+    r = solve_weights(spec.build_mixture(), spec.build_model(), "window", taus=np.logspace(-3, 4, 141))
+    np.testing.assert_array_equal(arrays["weights"], r.weights)
+    np.testing.assert_array_equal(arrays["tau_gen_after"], r.after.tau_gen)
+    np.testing.assert_array_equal(arrays["tau_mem_before"], r.before.tau_end)
+    assert float(np.asarray(spec.mixture.proportions) @ arrays["weights"]) == pytest.approx(1.0, abs=1e-14)
+    assert float(arrays["width_after"]) >= float(arrays["width_before"])  # the optimum is no worse than w = 1
+    assert attrs["target"] == "window" and attrs["dims"]["weights"] == ["class"]
+
+
+def test_reweight_failure_exits_1_with_one_line(tmp_path, capsys):
+    # no centroids: weights cannot equalise τ_gen (theory_notes/10_reweighting.md §5)
+    assert _status(["reweight", SPEC, "--target", "equal-gen", "--taus", TAUS, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rfdiff reweight: error: equal-gen: no root in the bracket")
+    assert not (tmp_path / "reweight.npz").exists()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--target", "equal"], "argument --target: invalid choice: 'equal'"),
+    (["--target", "window", "--taus", "1,1e6"], "--taus must look like LO,HI,NUM"),
+])
+def test_reweight_bad_input_exits_2(tmp_path, capsys, argv, needle):
+    assert _status(["reweight", SPEC, "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
+def _status(argv):
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
