@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "Σ π_c w_c = 1: equal tau_gen, the widest common window, or equal tau_mem. Prints the weights "
                         "and the per-class times before and after. Writes DIR/reweight.npz.")
     p.add_argument("spec", help="TOML spec ([mixture], [model], optional [curves] taus)")
-    p.add_argument("--target", required=True, choices=["equal-gen", "window", "equal-mem"], help="what to solve for")
+    p.add_argument("--target", dest="goal", required=True, choices=["equal-gen", "window", "equal-mem"],
+                   help="what to solve for")  # dest: "target" is the dispatch key
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid (default 1e-3,1e6,361)")
     _common(p)
 

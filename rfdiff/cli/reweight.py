@@ -35,9 +35,9 @@ def run(args) -> int:
     taus = np.logspace(np.log10(lo), np.log10(hi), int(num))
     if spec.model.loss_weights is not None:
         log.info("note: [model] loss_weights of the spec are ignored; 'before' is the plain (equal-weight) loss")
-    res = solve_weights(spec.build_mixture(), spec.build_model(), args.target, taus=taus)
+    res = solve_weights(spec.build_mixture(), spec.build_model(), args.goal, taus=taus)
     K = res.weights.size
-    print(f"target {args.target}; ridge-time clock (μ = 1/τ); weights normalised Σ π_c w_c = 1; inf: never memorises")
+    print(f"target {args.goal}; ridge-time clock (μ = 1/τ); weights normalised Σ π_c w_c = 1; inf: never memorises")
     print("class   pi        weight    tau_gen before/after     tau_mem before/after")
     for c in range(K):
         print(f"{c:5d}  {res.proportions[c]:8.4g}  {res.weights[c]:8.4g}  "
@@ -54,7 +54,7 @@ def run(args) -> int:
     dims = {k: (["class"] if np.ndim(v) == 1 else []) for k, v in arrays.items()}
     out = out_dir(args, "reweight")
     path = save_result(out / "reweight.npz", arrays,
-                       {"dims": dims, "coords": {"class": list(range(K))}, "target": args.target,
+                       {"dims": dims, "coords": {"class": list(range(K))}, "target": args.goal,
                         "tau_grid": [float(taus[0]), float(taus[-1]), int(taus.size)],
                         "units": {k: "training time τ" for k in arrays if k.startswith("tau_")},
                         "clock": {"theory": "ridge-time proxy μ = 1/τ"}, **provenance(spec)})
