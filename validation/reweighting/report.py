@@ -44,11 +44,21 @@ MIXTURES = {
     "reversed_by_imbalance": dict(proportions=[0.2, 0.8], variances=[1.21, 1.0], centroids=[16.0, 16.0],
                                   psi_p=1.0, psi_n=0.5, t=0.05, target="equal-gen", memorisation="tau_mem",
                                   lr_frac=0.9, steps=2000, which="tau_gen"),
+    # as above with a rarer minority (π_0 = 0.1): a second case reversed by imbalance
+    "reversed_minority_10": dict(proportions=[0.1, 0.9], variances=[1.21, 1.0], centroids=[16.0, 16.0],
+                                 psi_p=1.0, psi_n=0.5, t=0.05, target="equal-gen", memorisation="tau_mem",
+                                 lr_frac=0.9, steps=2000, which="tau_gen"),
     # no centroids, large diffusion time: the rare, wide class 0 starts memorising (τ_onset) before class 1 has
     # generalised — an empty window; target: the widest window (onset convention)
     "empty_window": dict(proportions=[0.05, 0.95], variances=[400.0, 1.0], centroids=None, psi_p=2.0, psi_n=0.5,
                          t=1.0, target="window", memorisation="tau_onset", lr_frac=0.9, steps=600,
-                         which="tau_onset"),
+                         which="tau_onset",
+                         note="**Not a usable check.** The simulation does not follow the closed form even with the "
+                              "plain loss (class 1 τ_gen −35 %, ε deviations ≫ 1): with σ_0² = 400 the class-0 "
+                              "normalisation S_0 = Δ/Γ_0² ≈ 0.016 multiplies the fresh-noise error of the float32 "
+                              "run by ~60, and τ_gen,0 ≈ 0.03 lies below the first GD step (η̂ ≈ 0.16–0.39). Kept "
+                              "as a measured negative result; the theory's prediction for it (class 0 never reaches "
+                              "its onset with the weights) is untested here."),
 }
 
 
@@ -57,6 +67,11 @@ def build(spec, d=None):
     if spec["centroids"] is not None:
         mix = mix.with_strong_centroids(spec["centroids"])
     return mix, RFModel(spec["psi_p"], spec["psi_n"], spec["t"], "tanh")
+
+
+def _core(spec):
+    """The mixture spec without its report note (the note changes no number)."""
+    return {k: v for k, v in spec.items() if k != "note"}
 
 
 def _jsonable(x):
@@ -68,7 +83,7 @@ def solve(name, spec):
     """Theory weights (cached JSON, keyed by the mixture spec)."""
     from rfdiff.theory.reweight import solve_weights
 
-    key = content_key(spec=spec, what="solve_weights")
+    key = content_key(spec=_core(spec), what="solve_weights")
     path = RUNS / f"{name}_solve_{key[:16]}.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -111,6 +126,20 @@ def closed_forms(problem, weights):
     return out
 
 
+def ridge_times(theory):
+    """Per-class times of the closed form on the ridge-time clock over the theory's full τ grid (10⁻³…10⁶, 361
+    points): the same clock and range as the d → ∞ solve, which the simulated window (τ ≤ τ_max) cannot reach."""
+    from rfdiff.precision import x64
+    from rfdiff.theory.timescales import curve_timescales
+
+    taus = np.logspace(-3, 6, 361)
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), x64():
+        out = theory.curves(taus, kind="ridge")
+        inf = theory.curves.asymptote()["eps_train"][:, 0]
+        ts = curve_timescales(taus, np.asarray(out["eps_test"]), np.asarray(out["eps_train"]), np.asarray(inf))
+    return {k: _jsonable(getattr(ts, k)) for k in ("tau_gen", "tau_mem", "tau_onset", "eps_train_inf")}
+
+
 def run_one(name, spec, d, seed):
     from rfdiff.finite.features import realise
 
@@ -139,9 +168,10 @@ def run_one(name, spec, d, seed):
                      "curves": {k: _jsonable(cmp[k]) for k in ("tau_theory", "tau_sim", "eps_test_theory",
                                                                "eps_test_sim", "eps_train_theory",
                                                                "eps_train_sim")}}
+        rows[tag]["ridge_full"] = ridge_times(th[tag])
         print(f"{name} {tag}: sim {rows[tag]['seconds']:.0f} s", flush=True)
     return {"name": name, "d": d, "seed": seed, "p": int(prob.p), "n": int(prob.n), "solve": sol,
-            "closed_form_seconds": t_cf, "runs": rows, "spec": spec}
+            "closed_form_seconds": t_cf, "runs": rows, "spec": _core(spec)}
 
 
 def fmt(x):
@@ -196,6 +226,7 @@ def report(results, args):
     for res in results:
         sp, sol = res["spec"], res["solve"]
         which = sp["which"]
+        cols = ["tau_gen"] + ([which] if which != "tau_gen" else [])
         lines += [f"## {res['name']}", "",
                   f"π = {sp['proportions']}, σ² = {sp['variances']}, centroids ‖μ‖²/d = {sp['centroids']}, "
                   f"ψ_p = {sp['psi_p']}, ψ_n = {sp['psi_n']}, t = {sp['t']}; target `{sp['target']}` "
@@ -205,14 +236,15 @@ def report(results, args):
                   f"{np.round(sol['after']['tau_gen'], 4).tolist()}, window end "
                   f"{np.round(sol['before']['tau_end'], 4).tolist()} → {np.round(sol['after']['tau_end'], 4).tolist()}, "
                   f"width {sol['before']['width_decades']:.3f} → {sol['after']['width_decades']:.3f} decades.", "",
-                  "| loss | class | τ_gen closed form | τ_gen sim | rel. diff | "
-                  f"{which} closed form | {which} sim | rel. diff |", "|---|---|---|---|---|---|---|---|"]
+                  "Simulation vs closed form on the simulated window (GD clock):", "",
+                  "| loss | class | " + " | ".join(f"{t} closed form | {t} sim | rel. diff" for t in cols) + " |",
+                  "|---|---|" + "---|---|---|" * len(cols)]
         ok_tol = True
         for tag in ("plain", "weighted"):
             r = res["runs"][tag]
             for c in range(len(sp["proportions"])):
                 vals = []
-                for t in ("tau_gen", which):
+                for t in cols:
                     a, b = r["sim"][t][c], r["theory"][t][c]
                     d_ = rel(a, b)
                     ok_tol &= d_ is None or abs(d_) <= TOL_TIME
@@ -227,7 +259,18 @@ def report(results, args):
         lines.append("")
         # the prediction: the change of the class-time ratio, theory vs measured
         verdict = []
-        for t in ("tau_gen", which):
+        end = sp["memorisation"]
+        lines += ["d → ∞ theory vs the closed form at this d on the same clock (ridge time) and τ range "
+                  "(10⁻³…10⁶), where the simulation cannot go:", "",
+                  f"| loss | class | τ_gen theory | τ_gen closed form | {end} theory | {end} closed form |",
+                  "|---|---|---|---|---|---|"]
+        for tag, th in (("plain", sol["before"]), ("weighted", sol["after"])):
+            full = res["runs"][tag].get("ridge_full")
+            for c in range(len(sp["proportions"])):
+                cf = (fmt(full["tau_gen"][c]), fmt(full[end][c])) if full else ("n/a", "n/a")
+                lines.append(f"| {tag} | {c} | {fmt(th['tau_gen'][c])} | {cf[0]} | {fmt(th['tau_end'][c])} | {cf[1]} |")
+        lines.append("")
+        for t in cols:
             key = "tau_gen" if t == "tau_gen" else "tau_end"
             th_b, th_a = np.asarray(sol["before"][key], float), np.asarray(sol["after"][key], float)
             pred = np.log10(th_a[0] / th_b[0]) - np.log10(th_a[1] / th_b[1])
@@ -241,6 +284,8 @@ def report(results, args):
                            f"{fmt(cfm)} in the closed form at d = {res['d']}, {fmt(meas)} in the simulation "
                            f"(ratio τ_0/τ_1: plain {fmt(si_b[0] / si_b[1])} → weighted {fmt(si_a[0] / si_a[1])} "
                            f"simulated; {fmt(th_b[0] / th_b[1])} → {fmt(th_a[0] / th_a[1])} theory)")
+        if sp.get("note"):
+            lines += [sp["note"], ""]
         lines += ["**Verdict.** " + "; ".join(verdict) + ". Simulation vs closed form within the tolerance: "
                   + ("yes" if ok_tol else "**no**") + ".", "", f"![{res['name']}]({res['name']}.png)", ""]
     (OUT / "README.md").write_text("\n".join(lines))
@@ -265,11 +310,11 @@ def main(argv=None):
         path = RUNS / f"{name}_d{args.d}_s{args.seed}.json"
         if path.is_file():
             res = json.loads(path.read_text())
-            if res["spec"] != json.loads(json.dumps(spec)):
+            if _core(res["spec"]) != json.loads(json.dumps(_core(spec))):
                 print(f"skipping stale {path} (mixture spec changed)")
                 continue
             plot(res, OUT / f"{name}.png")
-            results.append(res)
+            results.append({**res, "spec": spec})  # the note from this file
     report(results, args)
 
 
