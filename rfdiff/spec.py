@@ -421,7 +421,7 @@ class Spec:
         if out.get("model") is not None and out["model"].loss_weights is not None:
             if "mixture" not in out:
                 raise SpecError("[model] loss_weights needs the [mixture] section (one weight per class)")
-            from .theory.reweight import normalise_loss_weights  # lazy: only weighted specs need numpy
+            from .theory.loss_weights import normalise_loss_weights  # lazy: only weighted specs need numpy
 
             w = normalise_loss_weights(out["model"].loss_weights, out["mixture"].resolved_proportions(),
                                        "[model] loss_weights")

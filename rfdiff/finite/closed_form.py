@@ -224,7 +224,7 @@ def finite_curves(problem, moments, pop_moments, *, mixture_mc: int = 0, seed: i
     mix, model = problem.mixture, problem.model
     p, d = int(problem.p), int(problem.d)
     if loss_weights is not None:
-        from ..theory.reweight import normalise_loss_weights
+        from ..theory.loss_weights import normalise_loss_weights
         from .features import weighted_moments
 
         w = normalise_loss_weights(loss_weights, mix.proportions)

@@ -278,7 +278,7 @@ def _build(problem, config: TrainConfig, moments):
     keys = tuple(jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1)))
     weights = None
     if config.loss_weights is not None:
-        from ..theory.reweight import normalise_loss_weights
+        from ..theory.loss_weights import normalise_loss_weights
 
         weights = normalise_loss_weights(config.loss_weights, problem.mixture.proportions)
     if config.noise == "exact":

@@ -140,7 +140,7 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
     if n_quad is None:
         n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
     if loss_weights is not None:
-        from .reweight import normalise_loss_weights
+        from .loss_weights import normalise_loss_weights
 
         loss_weights = jnp.asarray(normalise_loss_weights(loss_weights, props))
     out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,

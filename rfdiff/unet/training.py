@@ -361,7 +361,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     x_train = jnp.asarray(data["x_train"])
     w_train = None
     if cfg.loss_weights is not None:
-        from ..theory.reweight import normalise_loss_weights
+        from ..theory.loss_weights import normalise_loss_weights
 
         pi = np.bincount(data["y_train"], minlength=len(cfg.classes)) / len(data["y_train"])
         w_train = jnp.asarray(normalise_loss_weights(cfg.loss_weights, pi, "[unet] loss_weights")[data["y_train"]],
