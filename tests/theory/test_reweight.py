@@ -135,9 +135,11 @@ def test_trainer_rejects_bad_weights(setup):
 
 
 # ------------------------------------------------------------------------------------------- solver
+@pytest.mark.slow
 def test_equal_classes_need_equal_weights():
     # two classes that differ only by the direction of their (orthogonal, equal-norm) centroids: by symmetry the
-    # solution is w = 1; the Sobol shift nodes are not exactly swap-symmetric, which bounds the tolerance
+    # solution is w = 1. The 64 Sobol shift nodes are not exactly swap-symmetric: measured w = (1.0053, 0.9947)
+    # for equal-gen and (1.0111, 0.9889) for window (whose max–min optimum is flat), hence atol 0.02
     mix = GaussianMixture.create([0.5, 0.5], [1.0, 1.0]).with_strong_centroids([4.0, 4.0])
     model = RFModel(1.0, 0.5, 0.05, "tanh")
     for target in ("equal-gen", "window"):
