@@ -20,7 +20,8 @@ jax.config.update("jax_enable_x64", True)
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
 from rfdiff.theory.curves import theory_curves  # noqa: E402
-from rfdiff.theory.reweight import class_times, solve_weights  # noqa: E402
+from rfdiff.theory.reweight import solve_weights  # noqa: E402
+from rfdiff.theory.timescales import curve_timescales  # noqa: E402
 
 MODEL = RFModel(1.0, 0.5, 0.05, "tanh")
 MIX = GaussianMixture.create([0.2, 0.8], [1.21, 1.0]).with_strong_centroids([16.0, 16.0])
@@ -36,10 +37,11 @@ def make(outdir: Path, quick: bool) -> list[Path]:
     taus = np.logspace(-3, 6, 181 if quick else 361)
     ratios = np.logspace(-1, 1.5, 7 if quick else 21)
     gen, mem = [], []
-    for r in ratios:
-        win = class_times(MIX, MODEL, np.array([r, 1.0]), taus, n_quad=n_quad)
-        gen.append(win.tau_gen)
-        mem.append(win.tau_end)
+    for r in ratios:  # times straight from the curves: a τ_mem beyond the grid is a gap, not an error
+        out = theory_curves(MIX, MODEL, taus, n_quad=n_quad, loss_weights=[r, 1.0])
+        ts = curve_timescales(taus, out["eps_test"], out["eps_train"], out["eps_train_inf"])
+        gen.append(np.asarray(ts.tau_gen))
+        mem.append(np.asarray(ts.tau_mem))
     gen, mem = np.array(gen), np.array(mem)
     sol = solve_weights(MIX, MODEL, "equal-gen", taus=taus, n_quad=n_quad)
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))

@@ -57,3 +57,36 @@ def _status(argv):
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+WEIGHTED = """[mixture]
+variances = [4.0, 1.0]
+proportions = [0.5, 0.5]
+
+[model]
+activation = "tanh"
+psi_p = 4.0
+psi_n = 2.0
+t = 0.01
+loss_weights = [0.4, 1.6]
+"""
+
+
+def test_window_uses_the_spec_loss_weights(tmp_path, capsys):
+    from rfdiff.theory.window import disparity_window
+
+    spec_path = tmp_path / "weighted.toml"
+    spec_path.write_text(WEIGHTED)
+    assert main(["window", str(spec_path), "--taus", TAUS, "--out", str(tmp_path / "w")]) == 0
+    arrays, attrs = load_result(tmp_path / "w" / "window.npz")
+    spec = load_spec(attrs["spec"])
+    assert spec.model.loss_weights == (0.4, 1.6)  # already normalised: Σ π w = 1
+    taus = np.logspace(-3, 4, 141)
+    w = disparity_window(spec.build_mixture(), spec.build_model(), taus, loss_weights=[0.4, 1.6])
+    plain = disparity_window(spec.build_mixture(), spec.build_model(), taus)
+    np.testing.assert_array_equal(arrays["tau_end"], w.tau_end)
+    assert not np.allclose(arrays["tau_end"], plain.tau_end)  # the weights reached the theory
+    # commands without a weighted version refuse the key instead of ignoring it
+    assert _status(["spectrum", str(spec_path), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "[model] loss_weights are not supported by rfdiff spectrum" in err
