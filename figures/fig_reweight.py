@@ -54,7 +54,7 @@ def make(outdir: Path, quick: bool) -> list[Path]:
     axs[0].set(xscale="log", yscale="log", xlabel="w_0 / w_1 (loss weight ratio)", ylabel="τ (ridge-time clock)",
                title="per-class times vs loss weights")
     axs[0].legend(fontsize=7)
-    grid = np.logspace(-2, 2, 120)
+    grid = np.logspace(-2, 1.3, 120)  # up to τ ≈ 20: the generalisation phase (memorisation takes over later)
     plain = theory_curves(MIX, MODEL, grid, n_quad=n_quad)
     weighted = theory_curves(MIX, MODEL, grid, n_quad=n_quad, loss_weights=sol.weights)
     for c in range(2):

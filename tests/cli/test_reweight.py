@@ -86,6 +86,7 @@ def test_window_uses_the_spec_loss_weights(tmp_path, capsys):
     plain = disparity_window(spec.build_mixture(), spec.build_model(), taus)
     np.testing.assert_array_equal(arrays["tau_end"], w.tau_end)
     assert not np.allclose(arrays["tau_end"], plain.tau_end)  # the weights reached the theory
+    capsys.readouterr()
     # commands without a weighted version refuse the key instead of ignoring it
     assert _status(["spectrum", str(spec_path), "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
