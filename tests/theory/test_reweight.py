@@ -187,7 +187,7 @@ def test_theory_weights_equalise_tau_gen_at_finite_d():
     """Strong centroids reverse the order by imbalance; the theory's equal-gen weights equalise the finite-d τ_gen.
 
     Measured (closed form, ridge clock, seed 0, theory n_quad = 256, weights (1.3997, 0.9001)): log10(τ_gen,0/τ_gen,1)
-    with equal weights 0.0490, 0.0508, 0.0550 at d = 100, 200, 400 (theory 0.0531); with the weights −0.0011,
+    with equal weights 0.0490, 0.0508, 0.0550 at d = 100, 200, 400 (theory 0.0530); with the weights −0.0011,
     −0.0002, +0.0023. The weighted residual has no clear trend in d: it follows the finite-d deviation of the
     plain ratio from the theory (−0.004, −0.002, +0.002, one realisation), i.e. realisation noise of ~0.002
     decades. Tolerance 0.005 decades at d = 100: ≈ 2× the largest measured residual, a tenth of the disparity
