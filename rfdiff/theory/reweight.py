@@ -14,14 +14,19 @@ in log-weight coordinates with K − 1 free parameters (u_c = log w_c − log w_
 grid points, so log τ(u) is continuous and piecewise smooth): K = 2 uses a bracketing root (Brent) or a scan
 plus a bounded scalar search, K > 2 a derivative-free Nelder–Mead on the squared residual / the negative width.
 The solver reports its residual and raises :class:`rfdiff.errors.ConvergenceError` when it fails (no sign change
-in the bracket, residual above ``tol``, or times the grid does not resolve).
+in the bracket, residual above ``tol``, an optimum at the bound, or times the grid does not resolve). When some
+weights stop every class from memorising, the window is unbounded; ``"window"`` then returns the scan point
+closest to equal weights with that property (at most one scan step, 0.25 in log w, past the threshold).
+``memorisation="tau_onset"`` (passed on to :func:`rfdiff.theory.window.disparity_window`) closes the window at
+the onset instead and makes ``"equal-mem"`` equalise τ_onset.
 
-Example::
+Example (strong centroids: imbalance reverses the order of τ_gen, measured in ``theory_notes/10_reweighting.md``)::
 
     >>> from rfdiff import GaussianMixture, RFModel
-    >>> mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
-    >>> r = solve_weights(mix, RFModel(1.0, 0.5, 0.05, "tanh"), "equal-gen")          # doctest: +SKIP
-    >>> r.weights, r.after.tau_gen                                                    # doctest: +SKIP
+    >>> mix = GaussianMixture.create([0.2, 0.8], [1.21, 1.0]).with_strong_centroids([16.0, 16.0])
+    >>> r = solve_weights(mix, RFModel(1.0, 0.5, 0.05, "tanh"), "equal-gen")         # doctest: +SKIP
+    >>> r.weights.round(3), r.after.tau_gen.round(3)                                  # doctest: +SKIP
+    (array([1.638, 0.84 ]), array([1.382, 1.382]))
 """
 
 from __future__ import annotations
