@@ -110,7 +110,7 @@ def weighted_moments(moments: FeatureMoments, fractions, loss_weights) -> Featur
     """The moments of the class-weighted DSM loss Σ_c f_c w_c L_c: U = Σ_c f_c w_c U_class[c], V likewise.
 
     ``fractions`` f (K,) the empirical n_c/n (``FiniteProblem.class_fractions``), ``loss_weights`` w (K,)
-    (normalised Σ_c π_c w_c = 1, :func:`rfdiff.theory.reweight.normalise_loss_weights`; None returns
+    (normalised Σ_c π_c w_c = 1, :func:`rfdiff.theory.loss_weights.normalise_loss_weights`; None returns
     ``moments`` unchanged). The per-class moments stay unweighted: the per-class losses are measured as before
     (``theory_notes/10_reweighting.md``).
     """

@@ -58,7 +58,7 @@ class TrainConfig:
     * ``checkpoint_dir``/``checkpoint_every`` (steps; 0 = only at log steps when a dir is given).
     * ``seed``; ``dtype`` "float32" | "float64"; ``chunk`` rows per feature-product chunk (memory bound).
     * ``loss_weights`` (K,) per-class DSM loss weights w_c (None: all 1), rescaled so Σ_c π_c w_c = 1
-      (:func:`rfdiff.theory.reweight.normalise_loss_weights`); each training point's loss is multiplied by
+      (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`); each training point's loss is multiplied by
       its class weight (``theory_notes/10_reweighting.md``). The logged per-class losses are unweighted.
     """
 

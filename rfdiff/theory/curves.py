@@ -118,7 +118,7 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
     ``tol``; ``ValueError`` for bad input. ``shifts`` (N, K): use this explicit
     neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
     must be isotropic (one covariance level). ``loss_weights`` (K,) positive: per-class DSM loss weights,
-    rescaled so Σ_c π_c w_c = 1 (:func:`rfdiff.theory.reweight.normalise_loss_weights`). See
+    rescaled so Σ_c π_c w_c = 1 (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`). See
     :func:`theory_curves_core`.
     """
     taus = np.asarray(taus, dtype=np.float64)
