@@ -229,7 +229,8 @@ def report(results, args):
              "τ_max, so the simulated τ_gen is 'half the descent achievable within the window' (as in "
              "`validation/rf_simulation`); the second table compares the theory with the closed form over the full "
              "τ range instead. The theory leaves out the rank-K centroid outliers (`theory_notes/04_dynamics.md` "
-             "§3).", ""]
+             "§3). Realisation spread and d-trend of the closed-form check (d = 250, 500, 1000; 3 seeds): "
+             "[`d_trend.md`](d_trend.md), `d_trend.py`.", ""]
     for res in results:
         sp, sol = res["spec"], res["solve"]
         which = sp["which"]
