@@ -64,26 +64,32 @@ def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: 
     sq = jnp.sqrt(delta_t).astype(dt)
     wt = (W / jnp.sqrt(float(d))).astype(dt)
     mask = pad_rows(jnp.ones((b,), dt), chunk)
-    rw = pad_rows(jnp.ones((b,), dt) if row_weights is None else row_weights.astype(dt), chunk)
+    weighted = row_weights is not None  # static: the unweighted path stays exactly the original arithmetic
+    rw = pad_rows(row_weights.astype(dt), chunk) if weighted else mask
     x0c, xic = pad_rows(x0, chunk), pad_rows(xi, chunk)
 
     def body(acc, inp):
-        xb, eb, mk, wk = inp  # (C, d), (C, m, d), (C,), (C,)
+        xb, eb, mk, wk = inp  # (C, d), (C, m, d), (C,), (C,) (wk = mk when unweighted, then unused)
         hbar = decay * xb @ wt.T  # (C, p)
         eta = sq * eb @ wt.T  # (C, m, p)
         phi = act(hbar[:, None, :] + eta) * mk[:, None, None]  # (C, m, p); padded rows contribute nothing
         out = phi @ A.T  # (C, m, d)
         # every accumulated term is linear in one per-row factor: weight that factor by the row's class weight
-        out, eb = out * wk[:, None, None], eb * wk[:, None, None]
+        if weighted:
+            out, eb = out * wk[:, None, None], eb * wk[:, None, None]
         if control_variate == "linear":
             phibar, dphi = jax.jvp(act, (hbar,), (jnp.ones_like(hbar),))  # σ(h̄), σ'(h̄)
             phibar, dphi = phibar * mk[:, None], dphi * mk[:, None]
             lin = dphi[:, None, :] * eta  # δ (C, m, p)
             resid = phi - phibar[:, None, :] - lin
             acc = acc + jnp.einsum("cmd,cmp->dp", out, phi) + scale * jnp.einsum("cmd,cmp->dp", eb, resid)
-            acc = acc - jnp.einsum("cmd,cp->dp", (lin @ A.T) * wk[:, None, None], phibar)
-            acc = acc - jnp.einsum("cd,cmp->dp", (phibar @ A.T) * wk[:, None], lin)
-            return acc + (scale * sq * m) * wt.T * (wk @ dphi)[None, :], None
+            la, pa = lin @ A.T, phibar @ A.T
+            if weighted:
+                la, pa = la * wk[:, None, None], pa * wk[:, None]
+            acc = acc - jnp.einsum("cmd,cp->dp", la, phibar)
+            acc = acc - jnp.einsum("cd,cmp->dp", pa, lin)
+            dsum = (wk @ dphi) if weighted else jnp.sum(dphi, axis=0)
+            return acc + (scale * sq * m) * wt.T * dsum[None, :], None
         acc = acc + jnp.einsum("cmd,cmp->dp", out + scale * eb, phi)
         if control_variate == "simple":
             phibar = act(hbar) * mk[:, None]  # (C, p)
