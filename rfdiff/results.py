@@ -46,7 +46,7 @@ __all__ = ["KINDS", "PROVENANCE", "VARIABLES", "describe", "class_coords", "prov
            "open_result", "from_legacy", "to_dataset", "attr_json", "convert"]
 
 KINDS = ("spectrum", "curves", "timescales", "phase_diagram", "window", "speciation", "simulate_rf",
-         "simulate_unet", "comparison")
+         "simulate_unet", "comparison", "reweight")
 PROVENANCE = ("rfdiff_kind", "rfdiff_version", "git_commit", "spec", "spec_fingerprint", "command_line",
               "created", "seeds", "title")
 
@@ -113,6 +113,9 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "exists": ("1 if the common window is non-empty", "1"),
     "first_memorising": ("class (1-based) that closes the window", "1"),
     "last_generalising": ("class (1-based) that opens the window", "1"),
+    # loss weights
+    "loss_weights": ("per-class weight w_c of the DSM loss (sum_c pi_c w_c = 1)", "1"),
+    "weighting": ("weights of the loss: equal (the plain loss) or solved for the target", "1"),
     # speciation
     "proportions": ("class proportions pi_c", "1"),
     "theory": ("speciation time t_S,c (theory; inf: committed from the start)", _T),

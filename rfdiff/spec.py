@@ -200,6 +200,9 @@ class ModelSpec:
     psi_n: float = key(_POS, doc="n/d (training points per dimension)")
     t: float = key(_POS, doc="diffusion time")
     activation: str = key(Choice(_activations), "tanh", "activation name (rfdiff.model.activations.ACTIVATIONS)")
+    loss_weights: tuple[float, ...] | None = key(Opt(Seq(_POS)), None,
+                                                 "per-class DSM loss weights w_c > 0, one per class, rescaled so "
+                                                 "Σ π_c w_c = 1 (default all 1)")
 
 
 @_frozen
@@ -298,7 +301,8 @@ def _train_fields() -> dict:
     """[simulate] keys derived from rfdiff.simulate.train.TrainConfig (never copied, so they cannot drift)."""
     from .simulate.train import TrainConfig  # lazy: imports jax
 
-    return fields_of(TrainConfig, exclude=("lr", "steps", "checkpoint_dir"))
+    # loss_weights: one key, [model] loss_weights (the theory reads it too); Spec.from_dict passes it on
+    return fields_of(TrainConfig, exclude=("lr", "steps", "checkpoint_dir", "loss_weights"))
 
 
 @_frozen
@@ -337,7 +341,8 @@ class SimulateSpec:
 
     def to_dict(self) -> dict:
         own = {k: v for k, v in dump(self).items() if k != "options"}
-        return {**own, **{k: dump(v) for k, v in self.options if v is not None}}
+        # loss_weights come from [model] (Spec.from_dict), not from a [simulate] key
+        return {**own, **{k: dump(v) for k, v in self.options if v is not None and k != "loss_weights"}}
 
 
 def _unet_fields() -> dict:
@@ -413,8 +418,20 @@ class Spec:
         ctx = {"d": fin.d if fin else (out["speciation"].d if "speciation" in out else None)}
         if raw.get("mixture") is not None:
             out["mixture"] = MixtureSpec.parse(raw["mixture"], ctx)
+        if out.get("model") is not None and out["model"].loss_weights is not None:
+            if "mixture" not in out:
+                raise SpecError("[model] loss_weights needs the [mixture] section (one weight per class)")
+            from .theory.loss_weights import normalise_loss_weights  # lazy: only weighted specs need numpy
+
+            w = normalise_loss_weights(out["model"].loss_weights, out["mixture"].resolved_proportions(),
+                                       "[model] loss_weights")
+            out["model"] = dataclasses.replace(out["model"], loss_weights=tuple(float(x) for x in w))
         if raw.get("simulate") is not None:
             out["simulate"] = SimulateSpec.parse(raw["simulate"])
+            if out.get("model") is not None and out["model"].loss_weights is not None:
+                sim = out["simulate"]
+                out["simulate"] = dataclasses.replace(
+                    sim, options=sim.options + (("loss_weights", out["model"].loss_weights),))
         if raw.get("unet") is not None:
             out["unet"] = _unet(raw["unet"])
         for name, needs in _NEEDS.items():  # a command's section is useless without the sections it reads

@@ -91,6 +91,11 @@ def make(kind):
                           "eps_test_sim": (("class", "tau_sim"), _var(rng, 2, 8)),
                           "eps_train_sim": (("class", "tau_sim"), _var(rng, 2, 8))},
                    {"tau": tau, "tau_sim": np.geomspace(1e-2, 1e4, 8)})
+    if kind == "reweight":
+        return _ds(kind, {"loss_weights": ("class", [0.4, 1.6]),
+                          "tau_gen": (("weighting", "class"), [[1.0, 3.0], [2.0, 2.0]]),
+                          "tau_end": (("weighting", "class"), [[100.0, 50.0], [80.0, np.inf]])},
+                   {"weighting": ["equal", "solved"]}, target="equal-gen")
     raise AssertionError(kind)
 
 

@@ -42,7 +42,9 @@ def _curves(args):
     from ..theory.curves import theory_curves
 
     spec, mix, model, d, taus = _setup(args)
-    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus, n_quad=args.n_quad).items()}
+    lw = spec.model.loss_weights  # [model] loss_weights (None: the plain loss)
+    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus, loss_weights=lw,
+                                                                                n_quad=args.n_quad).items()}
     if d is not None:
         import jax
 
@@ -50,7 +52,7 @@ def _curves(args):
         from ..finite.features import population_moments, realise, train_moments
 
         prob = realise(jax.random.key(spec.finite.seed), mix, model, int(d))
-        fc = finite_curves(prob, train_moments(prob), population_moments(prob))
+        fc = finite_curves(prob, train_moments(prob), population_moments(prob), loss_weights=lw)
         cur, asy = fc(taus, kind=args.kind), fc.asymptote()
         arrays.update({f"finite_{k}": np.asarray(v) for k, v in cur.items()})
         arrays.update({f"finite_{k}_inf": np.asarray(v[:, 0]) for k, v in asy.items()})
@@ -222,6 +224,8 @@ def phase_diagram(args) -> int:
     spec = load_spec({**spec.to_dict(), "phase_diagram": {"axes": {k: list(v) for k, v in axes.items()},
                                                           "fixed": fixed}})
     require(spec, "rfdiff phase-diagram", "mixture", "model")
+    if spec.model.loss_weights is not None:
+        raise SpecError("[model] loss_weights are not supported by rfdiff phase-diagram (its grid varies π)")
     if not axes:
         raise SpecError("phase-diagram needs at least one axis (--axis NAME=LO:HI:NUM or [phase_diagram] axes)")
     mix, model = spec.build_mixture(), spec.build_model()

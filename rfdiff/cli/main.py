@@ -157,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     _common(p)
 
+    p = add("reweight", "reweight:run", "per-class loss weights that equalise the class times or open the window",
+            description="Solve the d → ∞ theory (ridge-time clock) for class weights of the DSM loss, normalised "
+                        "Σ π_c w_c = 1: equal tau_gen, the widest common window, or equal tau_mem. Prints the weights "
+                        "and the per-class times before and after. Writes DIR/reweight.npz.")
+    p.add_argument("spec", help="TOML spec ([mixture], [model], optional [curves] taus)")
+    p.add_argument("--target", dest="goal", required=True, choices=["equal-gen", "window", "equal-mem"],
+                   help="what to solve for")  # dest: "target" is the dispatch key
+    p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid (default 1e-3,1e6,361)")
+    _common(p)
+
     p = add("merge", "merge:run", "merge the shard files of a phase diagram into one grid-shaped result",
             description="Merge DIR/phase_diagram.shard-I-of-N.nc (I = 0 .. N-1, from `rfdiff phase-diagram "
                         "--shard I --num-shards N` or `--shard auto` in a job array) into DIR/phase_diagram.nc. "

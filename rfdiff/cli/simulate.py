@@ -24,7 +24,7 @@ def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = Tru
     η̂ = lr_frac/λ_max(U) from the exact moments."""
     import jax
 
-    from ..finite.features import realise, train_moments
+    from ..finite.features import realise, train_moments, weighted_moments
     from ..simulate.compare import prepare_theory, theory_file
     from ..simulate.train import train_rf
 
@@ -32,8 +32,12 @@ def simulate_spec(spec: Spec, out, *, resume: bool = False, progress: bool = Tru
     sim = spec.simulate
     prob = realise(jax.random.key(spec.finite.seed), spec.build_mixture(), spec.build_model(), spec.finite.d)
     exact = dict(sim.options).get("noise") == "exact"  # the exact-noise trainer needs the exact moments
-    moments = train_moments(prob, k_max=sim.mehler_order) if exact else None
-    theory = (prepare_theory(prob, moments=moments, k_max=sim.mehler_order)
+    lw = spec.model.loss_weights
+    moments = train_moments(prob, k_max=sim.mehler_order) if (exact or lw is not None) else None
+    # with [model] loss_weights the closed form (and λ_max for lr_frac) is that of the weighted U_ω, V_ω; the
+    # trainer gets the plain moments and weights them itself
+    th_moments = moments if lw is None else weighted_moments(moments, prob.class_fractions, lw)
+    theory = (prepare_theory(prob, moments=th_moments, k_max=sim.mehler_order)
               if (sim.theory or sim.lr_frac is not None) else None)
     lr = sim.lr if sim.lr is not None else sim.lr_frac / theory.lam_max
     out = Path(out)

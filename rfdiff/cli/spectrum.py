@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ..plots import plot_spectrum
+from ..errors import SpecError
 from ..results import class_coords
 from ._common import load, out_dir, provenance, require, write_result, wrote
 
@@ -26,6 +27,8 @@ def run(args) -> int:
     spec = load(args, {"spectrum": {"lam_min": args.lam_min, "lam_max": args.lam_max,
                                     "num_points": args.num_points}}, sections=("spectrum",))
     require(spec, "rfdiff spectrum", "mixture", "model")
+    if spec.model.loss_weights is not None:
+        raise SpecError("[model] loss_weights are not supported by rfdiff spectrum (the spectrum of the plain U)")
     sec = spec.spectrum
     from ..theory.spectrum import spectral_density
 

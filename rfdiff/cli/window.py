@@ -41,7 +41,8 @@ def run(args) -> int:
     require(spec, "rfdiff window", "mixture", "model")
     taus = tau_grid(spec)
     w, ts = disparity_window(spec.build_mixture(), spec.build_model(), taus, memorisation=args.memorisation,
-                             return_timescales=True, n_quad=args.n_quad)
+                             return_timescales=True, loss_weights=spec.model.loss_weights,
+                             n_quad=args.n_quad)
     # both ends in window conventions (inf: never memorises; NaN: not resolved by the grid, only possible for
     # the end not chosen, since disparity_window raises for the chosen one)
     ends = {m: np.asarray(resolve_times(ts.tau_gen, ts.tau_mem, ts.tau_onset, ts.eps_train_inf,

@@ -9,6 +9,7 @@ from .features import (
     train_moments as train_moments,
     population_moments as population_moments,
     loss_from_moments as loss_from_moments,
+    weighted_moments as weighted_moments,
 )
 from .closed_form import (
     ClosedForm as ClosedForm,

@@ -221,7 +221,8 @@ class FiniteCurves(eqx.Module):
 
 
 @float64
-def finite_curves(problem, moments, pop_moments, *, mixture_mc: int = 0, seed: int = 0) -> FiniteCurves:
+def finite_curves(problem, moments, pop_moments, *, mixture_mc: int = 0, seed: int = 0,
+                  loss_weights=None) -> FiniteCurves:
     """Per-class closed-form curves of a realised problem (``rfdiff.finite.features.realise``).
 
     ``moments`` (train: U, V, U_class, V_class) and ``pop_moments`` = (U_pop (K,p,p), V_pop (K,p,d)) come from
@@ -230,6 +231,12 @@ def finite_curves(problem, moments, pop_moments, *, mixture_mc: int = 0, seed: i
     """
     mix, model = problem.mixture, problem.model
     p, d = int(problem.p), int(problem.d)
+    if loss_weights is not None:
+        from ..theory.loss_weights import normalise_loss_weights
+        from .features import weighted_moments
+
+        w = normalise_loss_weights(loss_weights, mix.proportions)
+        moments = weighted_moments(moments, problem.class_fractions, w)
     t = jnp.asarray(model.t, jnp.float64)
     dl = delta_t(t)
     gam2 = noised_variances(mix, t)

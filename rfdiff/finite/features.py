@@ -37,6 +37,7 @@ __all__ = [
     "train_moments",
     "population_moments",
     "loss_from_moments",
+    "weighted_moments",
 ]
 
 
@@ -105,6 +106,26 @@ class FeatureMoments(NamedTuple):
     V: jax.Array
     U_class: jax.Array | None
     V_class: jax.Array | None
+
+
+@float64
+def weighted_moments(moments: FeatureMoments, fractions, loss_weights) -> FeatureMoments:
+    """The moments of the class-weighted DSM loss Σ_c f_c w_c L_c: U = Σ_c f_c w_c U_class[c], V likewise.
+
+    ``fractions`` f (K,) the empirical n_c/n (``FiniteProblem.class_fractions``), ``loss_weights`` w (K,)
+    (normalised Σ_c π_c w_c = 1, :func:`rfdiff.theory.loss_weights.normalise_loss_weights`; None returns
+    ``moments`` unchanged). The per-class moments stay unweighted: the per-class losses are measured as before
+    (``theory_notes/10_reweighting.md``).
+    """
+    if loss_weights is None:
+        return moments
+    if moments.U_class is None:
+        raise ValueError("loss_weights need per-class moments (train_moments(..., per_class=True))")
+    om = jnp.asarray(fractions, jnp.float64) * jnp.asarray(loss_weights, jnp.float64)
+    if om.shape != (moments.U_class.shape[0],):
+        raise ValueError(f"loss_weights must have {moments.U_class.shape[0]} entries, got {om.shape}")
+    return FeatureMoments(jnp.tensordot(om, moments.U_class, 1), jnp.tensordot(om, moments.V_class, 1),
+                          moments.U_class, moments.V_class)
 
 
 def _preactivation_means(problem: FiniteProblem, x0):

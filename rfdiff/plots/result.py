@@ -349,9 +349,31 @@ def _phase(ds, ax, variable, kind="phase_diagram"):
     return fig
 
 
+def _reweight(ds, ax, variable):
+    """Each class's interval [τ_gen, τ_end] with equal loss weights (thin) and with the solved ones (thick)."""
+    names = dataset_class_names(ds)
+    gen, end = _need(ds, "tau_gen", "reweight"), _need(ds, "tau_end", "reweight")
+    with styled(ax):
+        fig, (a,) = axes_for(ax, 1, what="reweight")
+        for i in range(gen.sizes["class"]):
+            w = float(ds["loss_weights"].values[i]) if "loss_weights" in ds else float("nan")
+            for j, (lw, off, how) in enumerate([(1.5, -0.15, "equal weights"), (5.0, 0.15, f"w = {w:.3g}")]):
+                g, e = float(gen.values[j, i]), float(end.values[j, i])
+                hi = e if np.isfinite(e) else g * 1e3
+                a.plot([g, hi], [i + off, i + off], "-", lw=lw, color=class_color(i), solid_capstyle="butt",
+                       label=f"{names[i]}, {how}")
+        a.set_yticks(range(len(names)), names)
+        a.set_ylim(len(names) - 0.5, -0.5)
+        a.set_xlabel(f"training time τ [{gen.attrs.get('units', '?')}]")
+        log_axis(a, "x")
+        a.set_title(f"[τ_gen, τ_end] per class: target {ds.attrs.get('target', '?')}")
+        a.legend(fontsize="small")
+    return fig
+
+
 KINDS = {"spectrum": _spectrum, "curves": _curves, "timescales": _timescales, "phase_diagram": _phase,
          "window": _window, "speciation": _speciation, "simulate_rf": _simulate_rf,
-         "simulate_unet": _simulate_unet, "comparison": _comparison}
+         "simulate_unet": _simulate_unet, "comparison": _comparison, "reweight": _reweight}
 
 
 def plot_result(ds, *, ax=None, variable: str | None = None):

@@ -37,7 +37,7 @@ def grad_exact(A, U, V, delta_t):
     return A @ U + jnp.sqrt(p / delta_t).astype(A.dtype) * V.T
 
 
-def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: int):
+def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: int, row_weights=None):
     """Stochastic DSM gradient in τ units from explicit noise draws (``theory_notes/06_simulation.md`` §3).
 
     ``x0`` (B, d) training points, ``xi`` (B, m, d) noise draws (m per point), ``W`` (p, d); c = √(p/Δ),
@@ -50,7 +50,8 @@ def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: 
 
     "linear" also removes the ξ-linear part of the A-term and replaces ξδᵀ by its exact mean √Δ W̃ᵀdiag σ'(h̄);
     every removed term is linear in ξ or has its mean added back, so the expectation is unchanged. Rows are
-    accumulated over chunks of ``chunk`` training points; zero-padded rows are masked out.
+    accumulated over chunks of ``chunk`` training points; zero-padded rows are masked out. ``row_weights`` (B,):
+    the class-weighted loss, each point's terms multiplied by its class weight w_c (None: all 1).
     """
     act = get_activation(activation).fn
     d = W.shape[1]
@@ -63,30 +64,39 @@ def grad_sampled(A, W, x0, xi, t, activation: str, control_variate: str, chunk: 
     sq = jnp.sqrt(delta_t).astype(dt)
     wt = (W / jnp.sqrt(float(d))).astype(dt)
     mask = pad_rows(jnp.ones((b,), dt), chunk)
+    weighted = row_weights is not None  # static: the unweighted path stays exactly the original arithmetic
+    rw = pad_rows(row_weights.astype(dt), chunk) if weighted else mask
     x0c, xic = pad_rows(x0, chunk), pad_rows(xi, chunk)
 
     def body(acc, inp):
-        xb, eb, mk = inp  # (C, d), (C, m, d), (C,)
+        xb, eb, mk, wk = inp  # (C, d), (C, m, d), (C,), (C,) (wk = mk when unweighted, then unused)
         hbar = decay * xb @ wt.T  # (C, p)
         eta = sq * eb @ wt.T  # (C, m, p)
         phi = act(hbar[:, None, :] + eta) * mk[:, None, None]  # (C, m, p); padded rows contribute nothing
         out = phi @ A.T  # (C, m, d)
+        # every accumulated term is linear in one per-row factor: weight that factor by the row's class weight
+        if weighted:
+            out, eb = out * wk[:, None, None], eb * wk[:, None, None]
         if control_variate == "linear":
             phibar, dphi = jax.jvp(act, (hbar,), (jnp.ones_like(hbar),))  # σ(h̄), σ'(h̄)
             phibar, dphi = phibar * mk[:, None], dphi * mk[:, None]
             lin = dphi[:, None, :] * eta  # δ (C, m, p)
             resid = phi - phibar[:, None, :] - lin
             acc = acc + jnp.einsum("cmd,cmp->dp", out, phi) + scale * jnp.einsum("cmd,cmp->dp", eb, resid)
-            acc = acc - jnp.einsum("cmd,cp->dp", lin @ A.T, phibar)
-            acc = acc - jnp.einsum("cd,cmp->dp", phibar @ A.T, lin)
-            return acc + (scale * sq * m) * wt.T * jnp.sum(dphi, axis=0)[None, :], None
+            la, pa = lin @ A.T, phibar @ A.T
+            if weighted:
+                la, pa = la * wk[:, None, None], pa * wk[:, None]
+            acc = acc - jnp.einsum("cmd,cp->dp", la, phibar)
+            acc = acc - jnp.einsum("cd,cmp->dp", pa, lin)
+            dsum = (wk @ dphi) if weighted else jnp.sum(dphi, axis=0)
+            return acc + (scale * sq * m) * wt.T * dsum[None, :], None
         acc = acc + jnp.einsum("cmd,cmp->dp", out + scale * eb, phi)
         if control_variate == "simple":
             phibar = act(hbar) * mk[:, None]  # (C, p)
             acc = acc - scale * jnp.einsum("cd,cp->dp", jnp.sum(eb, axis=1), phibar)
         return acc, None
 
-    acc, _ = jax.lax.scan(body, jnp.zeros_like(A), (x0c, xic, mask))
+    acc, _ = jax.lax.scan(body, jnp.zeros_like(A), (x0c, xic, mask, rw))
     return acc / jnp.asarray(b * m, dt)
 
 

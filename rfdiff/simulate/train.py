@@ -62,6 +62,9 @@ class TrainConfig:
       ``n_eval_noise`` noise draws per training point for the train-loss estimate.
     * ``checkpoint_dir``/``checkpoint_every`` (steps; 0 = only at log steps when a dir is given).
     * ``seed``; ``dtype`` "float32" | "float64"; ``chunk`` rows per feature-product chunk (memory bound).
+    * ``loss_weights`` (K,) per-class DSM loss weights w_c (None: all 1), rescaled so Σ_c π_c w_c = 1
+      (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`); each training point's loss is multiplied by
+      its class weight (``theory_notes/10_reweighting.md``). The logged per-class losses are unweighted.
     """
 
     lr: float
@@ -79,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     chunk: int = 512
+    loss_weights: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if not (np.isfinite(self.lr) and self.lr > 0):
@@ -102,9 +106,17 @@ class TrainConfig:
             raise ValueError(f"control_variate must be one of {_CV}, got {self.control_variate!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.loss_weights is not None:
+            w = tuple(float(x) for x in self.loss_weights)
+            if not w or not all(np.isfinite(x) and x > 0 for x in w):
+                raise ValueError(f"loss_weights must be finite and positive, got {list(self.loss_weights)!r}")
+            object.__setattr__(self, "loss_weights", w)  # hashable tuple of floats (a static field)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["loss_weights"] is None:  # absent = unweighted: content keys of unweighted runs stay as before
+            del out["loss_weights"]
+        return out
 
 
 class TrainLog(NamedTuple):
@@ -231,14 +243,15 @@ def _step(st: _Static, data, keys, state, k):
     if st.noise == "exact":
         g = _train.grad_exact(A, data[0], data[1], jnp.asarray(-np.expm1(-2.0 * st.t), dt))
     else:
-        W, x0 = data
+        W, x0, rw = data
         n, d = x0.shape
         if st.batch == n:
             idx = jnp.arange(n)
         else:  # a fresh mini-batch without replacement per step
             idx = jax.random.choice(jax.random.fold_in(keys[0], k), n, (st.batch,), replace=False)
         xi = _train.draw_noise(keys[1], idx, st.n_noise, d, dt, st.noise == "fixed", k)
-        g = _train.grad_sampled(A, W, x0[idx], xi, st.t, st.activation, st.control_variate, st.chunk)
+        g = _train.grad_sampled(A, W, x0[idx], xi, st.t, st.activation, st.control_variate, st.chunk,
+                                None if rw is None else rw[idx])
     tx = _tx(st)
     if tx is None:
         return A - jnp.asarray(st.lr, dt) * g, opt
@@ -268,15 +281,25 @@ def _build(problem, config: TrainConfig, moments):
     st = _Static(config.noise, config.optimizer, float(config.lr), b, config.n_noise, config.control_variate,
                  config.chunk, float(problem.model.t), problem.model.activation, config.dtype)
     keys = tuple(jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1)))
+    weights = None
+    if config.loss_weights is not None:
+        from ..theory.loss_weights import normalise_loss_weights
+
+        weights = normalise_loss_weights(config.loss_weights, problem.mixture.proportions)
     if config.noise == "exact":
         if moments is None:
             raise ValueError("noise='exact' needs moments=train_moments(problem) (U (p,p) and V (p,d))")
+        if weights is not None:
+            from ..finite.features import weighted_moments
+
+            moments = weighted_moments(moments, problem.class_fractions, weights)
         U, V = jnp.asarray(moments.U, dt), jnp.asarray(moments.V, dt)
         if U.shape != (p, p) or V.shape != (p, d):
             raise ValueError(f"moments have U {U.shape}, V {V.shape}; expected ({p},{p}) and ({p},{d})")
         data = (U, V)
     else:
-        data = (jnp.asarray(problem.W, dt), jnp.asarray(problem.x0, dt))
+        rw = None if weights is None else jnp.asarray(weights[np.asarray(problem.labels)], dt)  # (n,) w_c(ν)
+        data = (jnp.asarray(problem.W, dt), jnp.asarray(problem.x0, dt), rw)
     A0 = jnp.zeros((d, p), dt)
     tx = _tx(st)
     if tx is not None:

@@ -44,7 +44,7 @@ _NEAR = 1.5  # a μ within this factor of the previous one starts Newton directl
 
 
 def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, activation: str,
-                       n_quad: int = 256, coef_nodes: int = 128, shifts=None, pop=None):
+                       n_quad: int = 256, coef_nodes: int = 128, shifts=None, pop=None, loss_weights=None):
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
     The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
@@ -55,7 +55,9 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     here (``n_quad``, ``coef_nodes``, ``shifts`` are then unused); built here from ``shifts`` or Sobol nodes
     otherwise. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
     (K, T), ``eps_train_inf``, ``eps_test_inf`` (K,), ``signal`` (K, T) = Q1 = Δ Σ_c' π_c' R_cc'(−1/τ),
-    ``residual`` (max relative fixed-point residual, scalar).
+    ``residual`` (max relative fixed-point residual, scalar). ``loss_weights`` w (K,), normalised
+    Σ_c π_c w_c = 1 (None: all 1): the class-weighted DSM loss trains with ω_c = π_c w_c in U and V while the
+    sample counts stay π_c n, so ω replaces π in the training weights, Q1 and Q2 (``theory_notes/10_reweighting.md``).
     """
     K = variances.shape[0]
     if pop is None:
@@ -64,7 +66,8 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     dlt = -jnp.expm1(-2.0 * t)
     cdat = jnp.exp(-2.0 * t) * variances
     f = proportions
-    theta0 = jnp.concatenate([f, jnp.zeros(K)])
+    om = f if loss_weights is None else f * loss_weights  # ω_c = π_c w_c: the training (and V) weights
+    theta0 = jnp.concatenate([om, jnp.zeros(K)])
     mus = jnp.concatenate([1.0 / jnp.asarray(taus), jnp.zeros(1)])  # decreasing μ, then μ = 0 (τ = ∞)
 
     def consts_of(th):
@@ -78,12 +81,12 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
         x = jax.lax.fori_loop(0, nfp, lambda _, y: 0.5 * y + 0.5 * fixed_point_map(y, -mu, consts_of(theta0)), x)
         x, res, dx = solve_real(x, mu, consts_of, theta0, n_newton=_NEWTON)
         R = r_of(x, theta0, mu)
-        q1 = dlt * R @ f  # (K,)
+        q1 = dlt * R @ om  # (K,)
 
         def dquad(j):
             tang = jax.nn.one_hot(j, 2 * K, dtype=x.dtype)
             _, dR = jax.jvp(lambda y, th: r_of(y, th, mu), (x, theta0), (dx[:, j], tang))
-            return -dlt * f @ dR @ f
+            return -dlt * om @ dR @ om
 
         q2 = jax.vmap(dquad)(jnp.arange(2 * K))  # (2K,): train ω_c then test e_c
         loss = 1.0 + q2 - 2.0 * jnp.concatenate([q1, q1])
@@ -107,14 +110,16 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
 @float64
 def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
-                  shifts=None):
+                  shifts=None, loss_weights=None):
     """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
 
     ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises
     :class:`rfdiff.errors.ConvergenceError` (residual and τ range) if the fixed point did not converge to
     ``tol``; ``ValueError`` for bad input. ``shifts`` (N, K): use this explicit
     neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
-    must be isotropic (one covariance level). See :func:`theory_curves_core`.
+    must be isotropic (one covariance level). ``loss_weights`` (K,) positive: per-class DSM loss weights,
+    rescaled so Σ_c π_c w_c = 1 (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`). See
+    :func:`theory_curves_core`.
     """
     taus = np.asarray(taus, dtype=np.float64)
     if taus.ndim != 1 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
@@ -134,9 +139,14 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
             raise ValueError(f"shifts must be a finite (N, {props.size}) array, got shape {shifts.shape}")
     if n_quad is None:
         n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
+    if loss_weights is not None:
+        from .loss_weights import normalise_loss_weights
+
+        loss_weights = jnp.asarray(normalise_loss_weights(loss_weights, props))
     out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,
                     jnp.float64(model.psi_p), jnp.float64(model.psi_n), jnp.float64(model.t), jnp.asarray(taus),
-                    activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
+                    activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts,
+                    loss_weights=loss_weights)
     res = float(out["residual"])
     if not np.isfinite(res) or res > tol:
         raise ConvergenceError(f"theory fixed point did not converge (tol {tol:.1g})", residual=res,

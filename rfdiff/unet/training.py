@@ -49,7 +49,9 @@ __all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps", "in
 @dataclass(frozen=True)
 class UNetConfig:
     """Every setting of a run (all static). ``counts`` overrides ``n_train``/``profile``. Times in
-    ``loss_times`` are OU times t (ᾱ = e^{−2t}); the nearest schedule step is used."""
+    ``loss_times`` are OU times t (ᾱ = e^{−2t}); the nearest schedule step is used. ``loss_weights`` (one per
+    class of ``classes``): per-class weights of the ε-prediction loss, rescaled so Σ_c π_c w_c = 1 with π the
+    training-subset proportions (``theory_notes/10_reweighting.md``); None: all 1."""
 
     classes: tuple[int, ...] = (8, 7)
     counts: tuple[int, ...] | None = None
@@ -77,6 +79,7 @@ class UNetConfig:
     n_test_per_class: int = 500
     classifier_cache: str | None = None
     data_path: str | None = None
+    loss_weights: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.dtype not in ("float32", "bfloat16"):
@@ -91,6 +94,10 @@ class UNetConfig:
             raise ValueError(f"first_eval={self.first_eval} exceeds train_steps={self.train_steps}")
         if any(t <= 0 for t in self.loss_times):
             raise ValueError(f"loss_times must be > 0, got {self.loss_times}")
+        if self.loss_weights is not None and (len(self.loss_weights) != len(self.classes)
+                                              or not all(np.isfinite(w) and w > 0 for w in self.loss_weights)):
+            raise ValueError(f"loss_weights must be {len(self.classes)} finite positive numbers (one per class), "
+                             f"got {list(self.loss_weights)!r}")
 
     @property
     def image_size(self) -> int:
@@ -191,20 +198,24 @@ def _dtype(cfg):
 # Module-level jitted functions with the (hashable, frozen) config static: repeated or resumed runs in one
 # process reuse the compiled code.
 @eqx.filter_jit
-def train_step(model, opt_state, key, x_train, alpha_bar, cfg: UNetConfig):
+def train_step(model, opt_state, key, x_train, alpha_bar, cfg: UNetConfig, w_train=None):
     """One Adam step on the DDPM ε-prediction loss; returns ``(model, opt_state, key, loss)``.
 
     A minibatch of ``cfg.batch_size`` rows of ``x_train`` (n, 1, H, W), diffusion steps k ~ U{1..num_steps}
     and ε ~ N(0, I) are drawn from ``key``; loss = mean ``||ε̂(√ᾱ_k x + √(1−ᾱ_k) ε, k) − ε||² / d`` with
     ``alpha_bar`` = :func:`rfdiff.unet.model.make_schedule` (num_steps + 1,), in ``cfg.dtype``. Jitted with the
-    (hashable, frozen) ``cfg`` static, so repeated or resumed runs reuse the compiled step.
+    (hashable, frozen) ``cfg`` static, so repeated or resumed runs reuse the compiled step. ``w_train`` (n,):
+    the class weight of each training row (the weighted loss is the mean of w_c(row) × the row's loss).
     """
     key, kb, kk, ke = jax.random.split(key, 4)
-    xb = x_train[jax.random.randint(kb, (cfg.batch_size,), 0, x_train.shape[0])]
+    rows = jax.random.randint(kb, (cfg.batch_size,), 0, x_train.shape[0])
+    xb = x_train[rows]
     k = jax.random.randint(kk, (cfg.batch_size,), 1, cfg.num_steps + 1)
     eps = jax.random.normal(ke, xb.shape, dtype=jnp.float32)
+    wb = None if w_train is None else w_train[rows]
     loss, g = eqx.filter_value_and_grad(
-        lambda m: eps_loss(m, xb, k, eps, alpha_bar, cfg.num_steps, _dtype(cfg)).mean())(model)
+        lambda m: (lambda l: l.mean() if wb is None else (l * wb.astype(l.dtype)).mean())(
+            eps_loss(m, xb, k, eps, alpha_bar, cfg.num_steps, _dtype(cfg))))(model)
     with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes a float with an int32 count
         upd, opt_state = _optimizer(cfg).update(g, opt_state, eqx.filter(model, eqx.is_array))
     return eqx.apply_updates(model, upd), opt_state, key, loss
@@ -323,7 +334,10 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     existing checkpoint is an error. ``stop_at`` stops after that step (checkpointed), as a kill would.
     """
     out = Path(outdir)
-    cfg_json = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    cfg_dict = dataclasses.asdict(cfg)
+    if cfg_dict["loss_weights"] is None:  # absent = unweighted: configs of earlier runs still match
+        del cfg_dict["loss_weights"]
+    cfg_json = json.dumps(cfg_dict, sort_keys=True)
     latest = out / "ckpt" / "latest.eqx"
     if (out / "config.json").is_file():
         old = json.loads((out / "config.json").read_text())
@@ -345,6 +359,13 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
             {"predicted_order": order.tolist(), "rule": rule})
     alpha_bar = jnp.asarray(make_schedule(cfg.schedule, cfg.num_steps), dtype=jnp.float32)
     x_train = jnp.asarray(data["x_train"])
+    w_train = None
+    if cfg.loss_weights is not None:
+        from ..theory.loss_weights import normalise_loss_weights
+
+        pi = np.bincount(data["y_train"], minlength=len(cfg.classes)) / len(data["y_train"])
+        w_train = jnp.asarray(normalise_loss_weights(cfg.loss_weights, pi, "[unet] loss_weights")[data["y_train"]],
+                              jnp.float32)
     state, (running, n_running) = (_load_state(latest, cfg) if (resume and latest.is_file())
                                    else (init_state(cfg), (0.0, 0)))
     model, opt_state, key, step = state
@@ -363,7 +384,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     wall0 = rows["wall"][-1] if rows["wall"] else 0.0
     t_seg = time.perf_counter()
     while step < stop:
-        model, opt_state, key, loss = train_step(model, opt_state, key, x_train, alpha_bar, cfg)
+        model, opt_state, key, loss = train_step(model, opt_state, key, x_train, alpha_bar, cfg, w_train)
         step += 1
         running, n_running = running + float(loss), n_running + 1
         bar.update(1)
