@@ -1,8 +1,8 @@
 """Loss weights that close the window (asymptotic ridge-time theory, strong centroids, imbalance).
 
-* ``reweight.png``  left: per-class τ_gen (solid) and τ_mem (dashed) against the weight ratio w_0/w_1 of the DSM
+* ``reweight``  left: per-class τ_gen (solid) and τ_mem (dashed) against the weight ratio w_1/w_2 of the DSM
   loss (normalised Σ π_c w_c = 1) for π = (0.2, 0.8), σ² = (1.21, 1), ‖μ_c‖²/d = 16: with equal weights the
-  minority class 0 generalises last (the order is reversed by the imbalance); the dotted line marks the
+  minority class 1 generalises last (the order is reversed by the imbalance); the dotted line marks the
   weights of ``rfdiff reweight --target equal-gen``. Right: the per-class test errors ε_c^te(τ) with equal
   weights (thin) and with those weights (thick).
 
@@ -11,28 +11,25 @@ Times on the ridge-time clock of ``rfdiff.theory.curves``; definitions in ``theo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
 from rfdiff import GaussianMixture, RFModel  # noqa: E402
+from rfdiff.plots import class_color, log_axis  # noqa: E402
 from rfdiff.theory.curves import theory_curves  # noqa: E402
 from rfdiff.theory.reweight import solve_weights  # noqa: E402
 from rfdiff.theory.timescales import curve_timescales  # noqa: E402
 
 MODEL = RFModel(1.0, 0.5, 0.05, "tanh")
 MIX = GaussianMixture.create([0.2, 0.8], [1.21, 1.0]).with_strong_centroids([16.0, 16.0])
-DPI = 100
 
 
-def make(outdir: Path, quick: bool) -> list[Path]:
+def make(quick: bool = False):
+    """Yields ("reweight", Figure)."""
     import matplotlib.pyplot as plt
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     n_quad = 128 if quick else 512
     taus = np.logspace(-3, 6, 181 if quick else 361)
     ratios = np.logspace(-1, 1.5, 7 if quick else 21)
@@ -44,39 +41,33 @@ def make(outdir: Path, quick: bool) -> list[Path]:
         mem.append(np.asarray(ts.tau_mem))
     gen, mem = np.array(gen), np.array(mem)
     sol = solve_weights(MIX, MODEL, "equal-gen", taus=taus, n_quad=n_quad)
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
-    for c in range(2):
-        axs[0].plot(ratios, gen[:, c], f"C{c}-", label=f"class {c} τ_gen (π = {MIX.proportions[c]:.1f})")
-        axs[0].plot(ratios, np.where(np.isfinite(mem[:, c]), mem[:, c], np.nan), f"C{c}--",
-                    label=f"class {c} τ_mem")
-    axs[0].axvline(sol.weights[0] / sol.weights[1], color="k", ls=":", lw=1, label="equal-gen weights")
-    axs[0].axvline(1.0, color="0.6", lw=0.8)
-    axs[0].set(xscale="log", yscale="log", xlabel="w_0 / w_1 (loss weight ratio)", ylabel="τ (ridge-time clock)",
-               title="per-class times vs loss weights")
-    axs[0].legend(fontsize=7)
     grid = np.logspace(-2, 1.3, 120)  # up to τ ≈ 20: the generalisation phase (memorisation takes over later)
     plain = theory_curves(MIX, MODEL, grid, n_quad=n_quad)
     weighted = theory_curves(MIX, MODEL, grid, n_quad=n_quad, loss_weights=sol.weights)
+
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
     for c in range(2):
-        axs[1].plot(grid, plain["eps_test"][c], f"C{c}-", lw=0.8, label=f"class {c}, equal weights")
-        axs[1].plot(grid, weighted["eps_test"][c], f"C{c}-", lw=2.0,
-                    label=f"class {c}, w = {np.round(sol.weights, 3).tolist()}")
+        col = class_color(c)
+        axs[0].plot(ratios, gen[:, c], "-", color=col, label=f"class {c + 1} τ_gen (π = {MIX.proportions[c]:.1f})")
+        axs[0].plot(ratios, np.where(np.isfinite(mem[:, c]), mem[:, c], np.nan), "--", color=col,
+                    label=f"class {c + 1} τ_mem")
+    axs[0].axvline(sol.weights[0] / sol.weights[1], color="k", ls=":", lw=1, label="equal-gen weights")
+    axs[0].axvline(1.0, color="0.6", lw=0.8)
+    axs[0].set(xlabel="w_1 / w_2 (loss weight ratio)", ylabel="training time τ (ridge-time clock)",
+               title="per-class times vs loss weights")
+    log_axis(axs[0], "x")
+    log_axis(axs[0], "y")
+    axs[0].legend(fontsize="small")
+    for c in range(2):
+        col = class_color(c)
+        axs[1].plot(grid, plain["eps_test"][c], "-", color=col, lw=0.8, label=f"class {c + 1}, equal weights")
+        axs[1].plot(grid, weighted["eps_test"][c], "-", color=col, lw=2.0,
+                    label=f"class {c + 1}, w = {np.round(sol.weights, 3).tolist()}")
         for t, lw in ((sol.before.tau_gen[c], 0.8), (sol.after.tau_gen[c], 2.0)):
-            axs[1].axvline(t, color=f"C{c}", ls=":", lw=lw)
-    axs[1].set(xscale="log", xlabel="training time τ", ylabel="ε_c^te", title="test error, plain vs weighted loss")
-    axs[1].legend(fontsize=7)
-    for ax in axs:
-        ax.title.set_fontsize(9)
+            axs[1].axvline(t, color=col, ls=":", lw=lw)
+    axs[1].set(xlabel="training time τ", ylabel="test error ε_c^te", title="test error, plain vs weighted loss")
+    log_axis(axs[1], "x")
+    axs[1].legend(fontsize="small")
     fig.suptitle(f"loss weights, strong centroids ‖μ‖²/d = 16, tanh, ψ_p={MODEL.psi_p}, ψ_n={MODEL.psi_n}, "
-                 f"t={MODEL.t}", fontsize=9)
-    fig.tight_layout()
-    path = outdir / "reweight.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return [path]
-
-
-if __name__ == "__main__":
-    import sys
-
-    print(make(Path(__file__).parent / "output", "--quick" in sys.argv))
+                 f"t={MODEL.t}")
+    yield "reweight", fig
