@@ -107,8 +107,14 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
 @float64
 def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
-                  shifts=None):
-    """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
+                  shifts=None, clock="ridge", contour_order: int = 8):
+    """Asymptotic per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
+
+    ``clock``: ``"ridge"`` (the ridge-time proxy μ = 1/τ, this module), ``"flow"`` (exact gradient flow,
+    f(λ) = (1 − e^{−τλ})/λ) or ``("gd", lr)`` (full-batch GD with step lr in τ units, τ = s·lr), the last two
+    by contour integrals of one- and two-point equivalents (:mod:`rfdiff.theory.flow`,
+    ``theory_notes/09_gradient_flow.md``; ``contour_order`` Gauss–Legendre nodes per panel). The τ → ∞
+    asymptotes ``eps_*_inf`` are the same on every clock.
 
     ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises
     :class:`rfdiff.errors.ConvergenceError` (residual and τ range) if the fixed point did not converge to
@@ -134,6 +140,12 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
             raise ValueError(f"shifts must be a finite (N, {props.size}) array, got shape {shifts.shape}")
     if n_quad is None:
         n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
+    kind, step = _parse_clock(clock)
+    if kind != "ridge":
+        from .flow import flow_curves
+
+        return flow_curves(mixture, model, taus, kind=kind, step=step, n_quad=n_quad, coef_nodes=coef_nodes,
+                           tol=tol, shifts=shifts, order=contour_order)
     out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,
                     jnp.float64(model.psi_p), jnp.float64(model.psi_n), jnp.float64(model.t), jnp.asarray(taus),
                     activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts)
@@ -143,6 +155,18 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
                                point={"tau_min": float(taus[0]), "tau_max": float(taus[-1]),
                                       "n_quad": int(n_quad)})
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _parse_clock(clock):
+    """'ridge' | 'flow' | ('gd', lr) → (kind, step); a one-line error naming ``clock`` otherwise."""
+    if clock in ("ridge", "flow"):
+        return clock, None
+    if isinstance(clock, tuple) and len(clock) == 2 and clock[0] == "gd":
+        lr = float(clock[1])
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"clock ('gd', lr) needs a positive finite lr, got {clock[1]!r}")
+        return "gd", lr
+    raise ValueError(f"clock must be 'ridge', 'flow' or ('gd', lr), got {clock!r}")
 
 
 _core_jit = jax.jit(theory_curves_core, static_argnames=("activation", "n_quad", "coef_nodes"))
