@@ -326,7 +326,6 @@ def two_point_fast(xs_z, zs, xs_w, ws, c: Constants, directions):
     pz = jax.vmap(lambda x, z: _point(x, z, c))(xs_z, zs)
     pw = jax.vmap(lambda x, z: _point(x, z, c))(xs_w, ws)
     feats = _features(c).astype(jnp.complex128) * c.pop.weights.astype(jnp.complex128)[:, None]  # (Q, F)
-    nsum = jnp.einsum("jq,qf,kq->jkf", pz["alpha"], feats, pw["alpha"])  # (Nz, Nw, F)
     y0 = jnp.zeros(n, jnp.complex128)
     th0 = jnp.zeros(2 * k, jnp.float64)
     eye = jnp.eye(n, dtype=jnp.complex128)
@@ -341,7 +340,12 @@ def two_point_fast(xs_z, zs, xs_w, ws, c: Constants, directions):
 
     inner = jax.vmap(one, in_axes=(None, 0, 0))  # over w
     sel = lambda tree, j: jax.tree_util.tree_map(lambda t: t[j], tree)  # noqa: E731
-    out = jax.lax.map(lambda j: inner(sel(pz, j), pw, nsum[j]), jnp.arange(zs.shape[0]))  # (Nz, Nw, J, K, K)
+    def row(j):
+        # Σ_i w_i φ_i(f) / (D_i(z_j) D_i(w_k)) for all k: one (Nw × Q)·(Q × F) product per row (no Nz·Q·F buffer)
+        ns = (pw["alpha"] * pz["alpha"][j][None, :]) @ feats  # (Nw, F)
+        return inner(sel(pz, j), pw, ns)
+
+    out = jax.lax.map(row, jnp.arange(zs.shape[0]))  # (Nz, Nw, J, K, K)
     return jnp.moveaxis(out, 2, 0)
 
 
