@@ -326,20 +326,25 @@ def two_point_fast(xs_z, zs, xs_w, ws, c: Constants, directions):
     pz = jax.vmap(lambda x, z: _point(x, z, c))(xs_z, zs)
     pw = jax.vmap(lambda x, z: _point(x, z, c))(xs_w, ws)
     feats = _features(c).astype(jnp.complex128) * c.pop.weights.astype(jnp.complex128)[:, None]  # (Q, F)
-    y0 = jnp.zeros(n, jnp.complex128)
-    th0 = jnp.zeros(2 * k, jnp.float64)
     eye = jnp.eye(n, dtype=jnp.complex128)
+    nd = directions.shape[0]
+    dirs_c = directions.astype(jnp.complex128)
 
     def one(pz1, pw1, ns):
-        fn = lambda y, th: _pair_linear(y, th, pz1, pw1, ns, c)  # noqa: E731
-        jac = jax.jacfwd(lambda y: fn(y, th0)[0], holomorphic=True)(y0)
-        jr = jax.jacfwd(lambda y: fn(y, th0)[1], holomorphic=True)(y0)
-        src, r_src = jax.vmap(lambda th: fn(y0, th))(directions)
-        y = jnp.linalg.solve(eye - jac, src.T).T
-        return r_src + jnp.einsum("cdn,jn->jcd", jr, y)
+        # the map is linear in (y, θ'): one forward-mode pass over all n + 2K inputs gives J, the sources and R'
+        def fn(v):
+            off, rp = _pair_linear(v[:n], v[n:], pz1, pw1, ns, c)
+            return jnp.concatenate([off, rp.reshape(k * k)])
+
+        full = jax.jacfwd(fn, holomorphic=True)(jnp.zeros(n + 2 * k, jnp.complex128))  # (n + K², n + 2K)
+        jac, src = full[:n, :n], full[:n, n:] @ dirs_c.T  # (n, n), (n, J)
+        jr, r_src = full[n:, :n], full[n:, n:] @ dirs_c.T
+        y = jnp.linalg.solve(eye - jac, src)  # (n, J)
+        return (r_src + jr @ y).T.reshape(nd, k, k)
 
     inner = jax.vmap(one, in_axes=(None, 0, 0))  # over w
     sel = lambda tree, j: jax.tree_util.tree_map(lambda t: t[j], tree)  # noqa: E731
+
     def row(j):
         # Σ_i w_i φ_i(f) / (D_i(z_j) D_i(w_k)) for all k: one (Nw × Q)·(Q × F) product per row (no Nz·Q·F buffer)
         ns = (pw["alpha"] * pz["alpha"][j][None, :]) @ feats  # (Nw, F)
@@ -347,7 +352,6 @@ def two_point_fast(xs_z, zs, xs_w, ws, c: Constants, directions):
 
     out = jax.lax.map(row, jnp.arange(zs.shape[0]))  # (Nz, Nw, J, K, K)
     return jnp.moveaxis(out, 2, 0)
-
 
 
 # --------------------------------------------------------------------------------------------------- driver
