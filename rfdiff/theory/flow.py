@@ -20,9 +20,19 @@ diagonal is the one-point solution at z and at w and whose off-diagonal solves a
 mixed Jacobian (:func:`two_point`). At z = w it is the implicit-function derivative the ridge curves use.
 
 The contour (:func:`contour`) runs in log z around [a, b] ⊃ spec U with a = ½ min_i Σ_c π_c s²_ic > 0 (the
-non-linear noise floor bounds U from below) and b = 2 × :func:`rfdiff.theory.equations.scale`: composite
+non-linear noise floor bounds U from below) and b = 8 × :func:`rfdiff.theory.equations.scale`: composite
 Gauss–Legendre on the rectangle |Im log z| ≤ π/4 of the log z plane, so that Re z > 0 on it and e^{−τz} stays
-bounded for every τ ≥ 0. The nodes are solved once; every τ is then a weighted sum (:func:`flow_curves_core`).
+bounded for every τ ≥ 0. The nodes are solved once (:func:`flow_nodes`, jittable); every τ is then a weighted
+sum (:func:`flow_losses`). :func:`flow_curves` is the driver behind ``theory_curves(..., clock="flow")``.
+
+Example::
+
+    >>> from rfdiff import GaussianMixture, RFModel                                        # doctest: +SKIP
+    >>> from rfdiff.theory.curves import theory_curves                                     # doctest: +SKIP
+    >>> mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])                               # doctest: +SKIP
+    >>> out = theory_curves(mix, RFModel(2.0, 1.0, 0.01, "tanh"), [0.1, 1.0, 10.0], clock="flow")  # doctest: +SKIP
+    >>> out["eps_test"].shape                                                              # doctest: +SKIP
+    (2, 3)
 """
 
 from __future__ import annotations
