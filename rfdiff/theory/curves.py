@@ -1,7 +1,8 @@
 """High-dimensional per-class learning curves (d, p, n → ∞ at fixed ψ_p, ψ_n): ridge-time theory.
 
 Gradient flow weights eigen-direction λ of U by f(λ) = (1 − e^{−τλ})/λ; the exact asymptotic curves need
-two-resolvent (z ≠ z') equivalents that are not derived here. We use the ridge-time proxy
+two-resolvent (z ≠ z') equivalents, derived in ``theory_notes/09_gradient_flow.md`` and computed by
+:mod:`rfdiff.theory.flow` (``theory_curves(..., clock="flow")``). This module's own clock is the ridge-time proxy
 f(λ) → 1/(λ + μ), μ = 1/τ, whose per-class losses are *equal-point* resolvent quantities at the real point
 z = −μ < 0 (``theory_notes/04_dynamics.md`` §3)::
 
