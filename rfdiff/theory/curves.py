@@ -1,7 +1,8 @@
 """High-dimensional per-class learning curves (d, p, n → ∞ at fixed ψ_p, ψ_n): ridge-time theory.
 
 Gradient flow weights eigen-direction λ of U by f(λ) = (1 − e^{−τλ})/λ; the exact asymptotic curves need
-two-resolvent (z ≠ z') equivalents that are not derived here. We use the ridge-time proxy
+two-resolvent (z ≠ z') equivalents, derived in ``theory_notes/09_gradient_flow.md`` and computed by
+:mod:`rfdiff.theory.flow` (``theory_curves(..., clock="flow")``). This module's own clock is the ridge-time proxy
 f(λ) → 1/(λ + μ), μ = 1/τ, whose per-class losses are *equal-point* resolvent quantities at the real point
 z = −μ < 0 (``theory_notes/04_dynamics.md`` §3)::
 
@@ -110,15 +111,21 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
 
 @float64
 def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
-                  shifts=None, loss_weights=None):
-    """Asymptotic (ridge-time) per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
+                  shifts=None, loss_weights=None, clock="ridge", contour_order: int = 8):
+    """Asymptotic per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
+
+    ``clock``: ``"ridge"`` (the ridge-time proxy μ = 1/τ, this module), ``"flow"`` (exact gradient flow,
+    f(λ) = (1 − e^{−τλ})/λ) or ``("gd", lr)`` (full-batch GD with step lr in τ units, τ = s·lr), the last two
+    by contour integrals of one- and two-point equivalents (:mod:`rfdiff.theory.flow`,
+    ``theory_notes/09_gradient_flow.md``; ``contour_order`` Gauss–Legendre nodes per panel). The τ → ∞
+    asymptotes ``eps_*_inf`` are the same on every clock.
 
     ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises
     :class:`rfdiff.errors.ConvergenceError` (residual and τ range) if the fixed point did not converge to
     ``tol``; ``ValueError`` for bad input. ``shifts`` (N, K): use this explicit
     neuron population (e.g. the realised e^{−t} W̃μ_c of a finite problem) instead of the Sobol nodes. Classes
     must be isotropic (one covariance level). ``loss_weights`` (K,) positive: per-class DSM loss weights,
-    rescaled so Σ_c π_c w_c = 1 (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`). See
+    rescaled so Σ_c π_c w_c = 1 (:func:`rfdiff.theory.loss_weights.normalise_loss_weights`; ridge clock only). See
     :func:`theory_curves_core`.
     """
     taus = np.asarray(taus, dtype=np.float64)
@@ -143,6 +150,14 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
         from .loss_weights import normalise_loss_weights
 
         loss_weights = jnp.asarray(normalise_loss_weights(loss_weights, props))
+    kind, step = _parse_clock(clock)
+    if kind != "ridge" and loss_weights is not None:
+        raise ValueError(f"loss_weights: only the ridge clock supports a weighted loss so far, got clock={clock!r}")
+    if kind != "ridge":
+        from .flow import flow_curves
+
+        return flow_curves(mixture, model, taus, kind=kind, step=step, n_quad=n_quad, coef_nodes=coef_nodes,
+                           tol=tol, shifts=shifts, order=contour_order)
     out = _core_jit(jnp.asarray(props), jnp.asarray(mixture.class_variance, jnp.float64), gram,
                     jnp.float64(model.psi_p), jnp.float64(model.psi_n), jnp.float64(model.t), jnp.asarray(taus),
                     activation=model.activation, n_quad=n_quad, coef_nodes=coef_nodes, shifts=shifts,
@@ -153,6 +168,18 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
                                point={"tau_min": float(taus[0]), "tau_max": float(taus[-1]),
                                       "n_quad": int(n_quad)})
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _parse_clock(clock):
+    """'ridge' | 'flow' | ('gd', lr) → (kind, step); a one-line error naming ``clock`` otherwise."""
+    if clock in ("ridge", "flow"):
+        return clock, None
+    if isinstance(clock, tuple) and len(clock) == 2 and clock[0] == "gd":
+        lr = float(clock[1])
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"clock ('gd', lr) needs a positive finite lr, got {clock[1]!r}")
+        return "gd", lr
+    raise ValueError(f"clock must be 'ridge', 'flow' or ('gd', lr), got {clock!r}")
 
 
 _core_jit = jax.jit(theory_curves_core, static_argnames=("activation", "n_quad", "coef_nodes"))
