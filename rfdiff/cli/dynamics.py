@@ -43,8 +43,8 @@ def _curves(args):
 
     spec, mix, model, d, taus = _setup(args)
     lw = spec.model.loss_weights  # [model] loss_weights (None: the plain loss)
-    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory_curves(mix, model, taus, loss_weights=lw,
-                                                                                n_quad=args.n_quad).items()}
+    theory = theory_curves(mix, model, taus, loss_weights=lw, n_quad=args.n_quad, clock=args.clock)
+    arrays = {f"theory_{k}": np.asarray(v) for k, v in theory.items()}
     if d is not None:
         import jax
 
@@ -59,7 +59,11 @@ def _curves(args):
     return spec, taus, arrays, d
 
 
-_CLOCK = "theory: ridge-time proxy mu = 1/tau; finite: {}"
+_CLOCKS = {"ridge": "ridge-time proxy mu = 1/tau", "flow": "exact gradient flow"}
+
+
+def _clock(args) -> str:
+    return f"theory: {_CLOCKS[args.clock]}; finite: {args.kind}"
 
 
 def curves(args) -> int:
@@ -71,7 +75,7 @@ def curves(args) -> int:
     path = write_result(out / "curves.nc", curve_vars(arrays, taus.size),
                         coords={"tau": taus, **class_coords(k)},
                         attrs=provenance("curves", spec, title=f"per-class learning curves: {args.spec}",
-                                         clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
+                                         clock=_clock(args), d=d if d is not None else "none"))
     wrote(path)
     return 0
 
@@ -96,7 +100,7 @@ def timescales(args) -> int:
     path = write_result(out / "timescales.nc", {k: (("class",), v) for k, v in res.items()},
                         coords=class_coords(K),
                         attrs=provenance("timescales", spec, title=f"per-class times: {args.spec}",
-                                         clock=_CLOCK.format(args.kind), d=d if d is not None else "none"))
+                                         clock=_clock(args), d=d if d is not None else "none"))
     wrote(path)
     return 0
 

@@ -136,6 +136,20 @@ def test_curves_file_is_labelled_and_equals_library(tmp_path):
     np.testing.assert_allclose(ds["theory_eps_test"].values, th["eps_test"], rtol=1e-12)
     api = rfdiff.to_dataset(th, taus=taus)
     np.testing.assert_allclose(api["eps_test"].sel({"class": 2}).values, th["eps_test"][1], rtol=0)
+    assert ds.attrs["clock"].startswith("theory: ridge-time proxy")
+
+
+def test_curves_clock_flow_is_the_flow_theory(tmp_path):
+    spec = str(EXAMPLES / "dynamics_two_class.toml")
+    assert main(["curves", spec, "--taus", "1e-2,1e4,20", "--clock", "flow", "--out", str(tmp_path), "-q"]) == 0
+    ds = rfdiff.open_result(tmp_path / "curves.nc")
+    s = load_spec(spec)
+    taus = np.logspace(-2, 4, 20)
+    flow = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus, clock="flow")
+    ridge = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus)
+    np.testing.assert_allclose(ds["theory_eps_test"].values, flow["eps_test"], rtol=1e-12)
+    assert np.max(np.abs(flow["eps_test"] - ridge["eps_test"])) > 1e-3  # the clocks differ: the option is used
+    assert ds.attrs["clock"] == "theory: exact gradient flow; finite: flow"
 
 
 @pytest.mark.slow
