@@ -50,12 +50,13 @@ def draw_runs(run_dirs: dict[str, Path], time_index: int = 0):
     each."""
     import matplotlib.pyplot as plt
 
-    from rfdiff.io import load_result
     from rfdiff.plots import class_color, log_axis
+    from rfdiff.unet.evaluate import summarise
 
     fig, axes = plt.subplots(len(run_dirs), 3, figsize=(11.5, 2.7 * len(run_dirs)), squeeze=False)
     for row, (name, d) in enumerate(run_dirs.items()):
-        a, attrs = load_result(Path(d) / "metrics.npz")
+        summary = summarise(d)  # arrays with Clopper–Pearson intervals from the counts
+        a, attrs = summary["arrays"], summary["attrs"]
         steps, classes = a["step"], attrs["coords"]["class"]
         counts = attrs["stats"]["counts"]
         t = attrs["coords"]["time"][time_index]

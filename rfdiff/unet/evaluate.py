@@ -157,7 +157,18 @@ def summarise(outdir) -> dict[str, Any]:
     τ_mem,c (samples, (K,)), the measured orders (first first; None where unresolved: no crossing or a tie)
     and the predicted order."""
     arrays, attrs = load_result(Path(outdir) / "metrics.npz")
+    from ..simulate.metrics import binomial_interval
     from ..theory.timescales import first_crossing, generalization_time, onset_time
+
+    # memorised-fraction intervals from the counts (Clopper–Pearson, rfdiff.simulate.metrics.binomial_interval):
+    # runs written before that switch stored percentile-bootstrap intervals, which collapse to [0, 0] when nothing
+    # is memorised; recomputed here, old and new runs read alike (k = fraction × count memorised of count)
+    count = arrays["mem_count"].astype(np.int64)
+    seen = count > 0
+    hits = np.rint(np.nan_to_num(arrays["mem_fraction"].astype(np.float64)) * count).astype(np.int64)
+    lo, hi = np.full(count.shape, np.nan), np.full(count.shape, np.nan)
+    lo[seen], hi[seen] = binomial_interval(hits[seen], count[seen])
+    arrays = {**arrays, "mem_ci_low": lo, "mem_ci_high": hi}
 
     steps = arrays["step"].astype(np.float64)
     nt = arrays["eps_test"].shape[2]

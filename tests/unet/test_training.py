@@ -194,8 +194,10 @@ def test_summarise_on_constructed_curves(tmp_path):
     eps_te = np.array([[0.8, 0.9], [0.2, 0.5], [-0.4, 0.1], [0.0, -0.2]])[:, :, None]  # (checkpoint, class, time)
     eps_tr = np.array([[0.8, 0.9], [0.0, 0.5], [-2.0, 0.0], [-3.0, -1.5]])[:, :, None]
     mem = np.array([[0.0, 0.0], [0.25, 0.0], [0.75, 0.1], [1.0, 0.7]])
+    count = np.array([[40, 0], [40, 30], [40, 30], [40, 30]])  # class 7: no sample assigned at the first checkpoint
     save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
-                                           "mem_fraction": mem},
+                                           "mem_fraction": mem, "mem_count": count,
+                                           "mem_ci_low": np.zeros((4, 2)), "mem_ci_high": np.zeros((4, 2))},
                 {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
     s = summarise(tmp_path)
     # τ_gen: levels (1 + min)/2 = 0.3 (class 8) and 0.4 (class 7), interpolated linearly in log(step)
@@ -205,10 +207,19 @@ def test_summarise_on_constructed_curves(tmp_path):
     assert s["tau_best"][0, 0] == 1000 and np.isnan(s["tau_best"][1, 0])  # class 7 still improving at the end
     assert s["order_gen"] == [[8, 7]] and s["order_onset"] == [[8, 7]] and s["order_mem"] == [8, 7]
     assert s["order_best"] == [None]
+    # intervals recomputed from the counts (Clopper–Pearson), whatever the file stored (here a collapsed [0, 0]):
+    # nothing memorised of 40 still has an upper bound (1 − 0.025^(1/40) = 0.0881), no sample gives NaN
+    from rfdiff.simulate.metrics import binomial_interval
+
+    lo, hi = binomial_interval(np.rint(mem[1:] * count[1:]).astype(int), count[1:])
+    np.testing.assert_array_equal(s["arrays"]["mem_ci_high"][1:], hi)
+    np.testing.assert_array_equal(s["arrays"]["mem_ci_low"][1:], lo)
+    assert s["arrays"]["mem_ci_high"][0, 0] == pytest.approx(1 - 0.025 ** (1 / 40), rel=1e-10)
+    assert np.isnan(s["arrays"]["mem_ci_high"][0, 1])
     # never reached: +inf; reached at the first checkpoint: NaN (unresolved); both leave the order unresolved
     mem2 = np.array([[0.6, 0.0], [0.7, 0.0], [0.8, 0.1], [0.9, 0.2]])
     save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
-                                           "mem_fraction": mem2},
+                                           "mem_fraction": mem2, "mem_count": count},
                 {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
     s2 = summarise(tmp_path)
     assert np.isnan(s2["tau_mem"][0]) and s2["tau_mem"][1] == np.inf and s2["order_mem"] is None

@@ -80,7 +80,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         "![samples](samples.png)",
         "",
         "| run | counts (Bag, Sneaker) | σ² (Bag, Sneaker) | predicted | τ_gen (t₀) | τ_best (t₀) | τ_onset (t₀) "
-        "| τ_mem | measured order (τ_best, t₀; τ_mem) | final memorised fraction | final CFD (floor) | wall [s] |",
+        "| τ_mem | measured order (τ_best, t₀; τ_mem) | final memorised fraction [95 % Clopper–Pearson] | final CFD (floor) | wall [s] |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in done.items():
