@@ -337,3 +337,16 @@ def test_simulate_unet_writes_labelled_metrics(tmp_path, monkeypatch):
     rows, _ = load_result(out / "metrics.npz")
     np.testing.assert_array_equal(ds["step"].values, rows["step"])
     np.testing.assert_array_equal(ds["eps_test"].values, rows["eps_test"])
+
+
+@pytest.mark.parametrize("command, kind, extra", [
+    ("window", "window", []),
+    ("reweight", "reweight", ["--target", "window"]),
+])
+def test_window_and_reweight_files_carry_the_contract(tmp_path, command, kind, extra):
+    spec = str(EXAMPLES / "dynamics_two_class.toml")
+    assert main([command, spec, "--taus", "1e-3,1e4,101", *extra, "--out", str(tmp_path), "-q"]) == 0
+    ds = _result(tmp_path / f"{kind}.nc", kind, spec,
+                 {"curves": {"taus": [1e-3, 1e4, 101]}} if command == "window" else None,
+                 ("curves",) if command == "window" else ())
+    assert ds["tau_gen"].dims[-1] == "class" and ds.sizes["class"] == 2
