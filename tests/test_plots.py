@@ -279,3 +279,10 @@ def test_phase_diagram_axes_length_one_dropped_more_refused():
         assert fig.axes[1].get_ylabel() == "log10(Bag / Coat) [decades]"
     finally:
         plt.close(fig)
+
+
+def test_every_result_kind_has_a_standard_figure():
+    """One list of result kinds (rfdiff.results.KINDS); plot_result must draw each of them (rfdiff plot RESULT)."""
+    from rfdiff.results import KINDS
+
+    assert set(plots.KINDS) == set(KINDS)
