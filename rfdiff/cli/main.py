@@ -178,16 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="directory holding the shard files")
     p.add_argument("--out", metavar="FILE", default=None, help="merged result file (default DIR/phase_diagram.nc)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the merged phase diagram (FILE.pdf/.png)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
+    _common(p, out=False)  # its --out names a file, defined above
 
     p = add("convert", "merge:convert", "write an old .npz result (rfdiff <= 0.1) as a labelled .nc result",
             description="Read an old .npz result (its dims/coords labels; classes renumbered from 1) and write "
                         "the netCDF result next to it (OLD.nc) or to --out.")
     p.add_argument("file", metavar="OLD.npz", help="old result file")
     p.add_argument("--out", metavar="FILE", default=None, help="netCDF file to write (default OLD.nc)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
+    _common(p, out=False)  # its --out names a file, defined above
 
     p = add("plot", "plot:run", "draw the standard figure of a result file (STEM.pdf and a 300-dpi STEM.png)",
             description="Draw the standard figure of any rfdiff result (.nc, or an rfdiff 0.1 .npz) with "
@@ -195,8 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("result", metavar="RESULT", help="result file written by an rfdiff command")
     p.add_argument("--out", metavar="STEM", default=None, help="output path without suffix (default: RESULT's)")
     p.add_argument("--variable", default=None, help="the one variable to draw (e.g. tau_mem of a phase diagram)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug messages and tracebacks on errors")
+    _common(p, out=False)  # its --out names a file, defined above
 
     p = add("speciation", "speciation:run", "per-class speciation times vs imbalance ratio (theory + backward SDE)",
             description="Per-class speciation times t_S,c of the backward diffusion against the imbalance ratio: "
