@@ -127,6 +127,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "imbalanced_subset": (".unet.fmnist", "imbalanced_subset"),
     "load_fashion_mnist": (".unet.fmnist", "load_fashion_mnist"),
     "predicted_order": (".unet.fmnist", "predicted_order"),
+    "mixture_from_statistics": (".unet.theory_map", "mixture_from_statistics"),
+    "theory_prediction": (".unet.theory_map", "theory_prediction"),
     "UNetConfig": (".unet.training", "UNetConfig"),
     "summarise_unet": (".unet.training", "summarise"),
     "train_unet": (".unet.training", "train"),
@@ -276,6 +278,10 @@ if TYPE_CHECKING:  # the same table as imports, for type checkers and IDEs
         imbalanced_subset as imbalanced_subset,
         load_fashion_mnist as load_fashion_mnist,
         predicted_order as predicted_order,
+    )
+    from .unet.theory_map import (
+        mixture_from_statistics as mixture_from_statistics,
+        theory_prediction as theory_prediction,
     )
     from .unet.training import (
         UNetConfig as UNetConfig,

@@ -29,6 +29,13 @@ from .training import (
     init_state as init_state,
     train_step as train_step,
 )
+from .theory_map import (
+    Prediction as Prediction,
+    mixture_from_statistics as mixture_from_statistics,
+    theory_prediction as theory_prediction,
+    reversal_fraction as reversal_fraction,
+    recommended_weights as recommended_weights,
+)
 from .evaluate import (
     gaussian_reference as gaussian_reference,
     normalised_error as normalised_error,
