@@ -152,6 +152,17 @@ def load_or_train_classifier(cache: Path, d: int, train_fn):
     return model, meta
 
 
+def measured_order(tau, classes) -> list[int] | None:
+    """Classes (dataset labels) sorted by their measured times ``tau`` (K,), first first; None when unresolved:
+    a NaN (reached before the first checkpoint), a tie between finite times, or more than one class never
+    reaching the level (+inf)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    fin = tau[np.isfinite(tau)]
+    if np.any(np.isnan(tau)) or fin.size == 0 or len(np.unique(fin)) < fin.size or tau.size - fin.size > 1:
+        return None
+    return np.asarray(classes)[np.argsort(tau, kind="stable")].tolist()
+
+
 def summarise(outdir) -> dict[str, Any]:
     """Per-class times from a results directory: τ_gen,c, τ_onset,c, τ_best,c (per loss time; arrays (K, n_t)),
     τ_mem,c (samples, (K,)), the measured orders (first first; None where unresolved: no crossing or a tie)
@@ -187,12 +198,7 @@ def summarise(outdir) -> dict[str, Any]:
     classes = np.asarray(attrs["coords"]["class"])
 
     def order(tau):
-        # None when unresolved: a NaN (reached before the first checkpoint), a tie between finite times, or more
-        # than one class never reaching the level (+inf)
-        fin = tau[np.isfinite(tau)]
-        if np.any(np.isnan(tau)) or fin.size == 0 or len(np.unique(fin)) < fin.size or tau.size - fin.size > 1:
-            return None
-        return classes[np.argsort(tau, kind="stable")].tolist()
+        return measured_order(tau, classes)
 
     return {"classes": classes.tolist(), "times": attrs["coords"]["time"], "tau_gen": tau_gen,
             "tau_onset": tau_onset, "tau_mem": tau_mem, "tau_best": tau_best, "order_mem": order(tau_mem),

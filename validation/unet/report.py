@@ -49,6 +49,11 @@ THEORY = {"psi_p": 8.0, "t": 0.02, "activation": "relu"}  # the RF model the cla
 WEIGHT_TARGET = "window"
 WEIGHTED = ("high-minority", "high-majority")  # settings of bag-sneaker run again with the theory's weights
 CACHE = HERE  # weights.json (and write_report's theory.json) live beside the report
+# τ_gen at t₀ falls within the first ~5 Adam steps at lr 3·10⁻³, before the main grid's first evaluation: each
+# main-grid and weighted run is repeated up to step EARLY["train_steps"] with evaluations from step 1 (same seed,
+# same minibatch stream, so the same trajectory; the report checks the common steps agree) and τ_gen is read
+# from the joined curves
+EARLY = {"train_steps": 120, "first_eval": 1, "n_eval": 16}
 BASE = UNetConfig(classes=(8, 7), counts=(10, 10), downsample=2, channels=(16, 32), batch_size=32, lr=3e-3,
                   train_steps=4000, first_eval=5, n_eval=16, n_samples=200, sample_steps=20, n_test_per_class=200,
                   loss_times=(0.02, 0.1, 0.5), loss_draws=1, checkpoint_every=250)
@@ -110,9 +115,15 @@ def runs(data_path=None, with_weights: bool = True) -> dict[str, UNetConfig]:
     return out
 
 
-def run_all(runs_dir: Path, data_path, worker: tuple[int, int]):
+def early_runs(data_path=None) -> dict[str, UNetConfig]:
+    """The dense early-step repeat of every main-grid and weighted run (not the pilot), under ``early/``."""
+    return {f"early/{name}": dataclasses.replace(cfg, **EARLY) for name, cfg in runs(data_path).items()
+            if "_nc" not in name}
+
+
+def run_all(runs_dir: Path, data_path, worker: tuple[int, int], early: bool = False):
     i, n = worker
-    todo = list(runs(data_path).items())[i::n]
+    todo = list((early_runs(data_path) if early else runs(data_path)).items())[i::n]
     for j, (name, cfg) in enumerate(todo):
         cfg = dataclasses.replace(cfg, data_path=data_path, classifier_cache=str(runs_dir / "classifier14.eqx"))
         t0 = time.perf_counter()
@@ -126,6 +137,7 @@ if __name__ == "__main__":
     ap.add_argument("--data", default=None, help="Fashion-MNIST directory (else $RFDIFF_FASHION_MNIST, Debian)")
     ap.add_argument("--worker", default="0/1", help="I/N: run every N-th run starting at I (default 0/1: all)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--early", action="store_true", help="run the dense early-step repeats (for τ_gen) instead")
     args = ap.parse_args()
     try:
         wi, wn = (int(v) for v in args.worker.split("/"))
@@ -133,7 +145,7 @@ if __name__ == "__main__":
     except (ValueError, AssertionError):
         raise SystemExit(f"--worker must be I/N with 0 ≤ I < N, got {args.worker!r}")
     if not args.report_only:
-        run_all(args.runs_dir, args.data, (wi, wn))
+        run_all(args.runs_dir, args.data, (wi, wn), early=args.early)
     if wi == 0 or args.report_only:
         from write_report import write_report  # the report writer, beside this script
 

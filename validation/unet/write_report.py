@@ -105,6 +105,26 @@ def _first(order):
     return None if order is None else order[0]
 
 
+def join_early(s: dict, early_dir: Path) -> float:
+    """Replace τ_gen (and its order) of summary ``s`` by the one read from the early repeat's dense evaluations
+    joined to the run's own (early steps before the run's first evaluation, then the run's); returns the largest
+    |Δε_te| between the two at their common steps (the same trajectory: should be float32 rounding)."""
+    from rfdiff.theory.timescales import generalization_time
+    from rfdiff.unet.evaluate import measured_order
+
+    e = summarise(early_dir)["arrays"]
+    m = s["arrays"]
+    common, ie, im = np.intersect1d(e["step"], m["step"], return_indices=True)
+    diff = float(np.max(np.abs(e["eps_test"][ie] - m["eps_test"][im]))) if common.size else float("nan")
+    keep = e["step"] < m["step"][0]
+    steps = np.concatenate([e["step"][keep], m["step"]]).astype(np.float64)
+    eps = np.concatenate([e["eps_test"][keep], m["eps_test"]]).astype(np.float64)  # (ckpt, K, n_t)
+    s["tau_gen"] = np.asarray(generalization_time(steps, np.moveaxis(eps, 0, -1)))
+    s["order_gen"] = [measured_order(s["tau_gen"][:, j], s["classes"]) for j in range(eps.shape[2])]
+    s["first_step"] = int(steps[0])
+    return diff
+
+
 def _copy_trimmed(src: Path, dst: Path) -> None:
     """config, subset and the metrics with only the last checkpoint's 16 samples (what the report draws)."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -121,7 +141,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
 
     names = protocol.NAMES
     results = out / "results"
-    done, configs, summaries = {}, {}, {}
+    done, configs, summaries, early_diff = {}, {}, {}, {}
     for name, cfg in runs.items():
         src = Path(runs_dir) / name
         if not (src / "metrics.npz").is_file():
@@ -129,11 +149,18 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         s = summarise(src)
         if int(s["arrays"]["step"][-1]) < cfg.train_steps:
             continue  # unfinished: reported once it ends
+        ed = Path(runs_dir) / "early" / name
+        if (ed / "metrics.npz").is_file() and int(summarise(ed)["arrays"]["step"][-1]) == protocol.EARLY["train_steps"]:
+            early_diff[name] = join_early(s, ed)
+            _copy_trimmed(ed, results / "early" / name)
         _copy_trimmed(src, results / name)
         done[name], configs[name], summaries[name] = results / name, cfg, s
     for old in results.glob("*"):
-        if old.is_dir() and old.name not in done:
+        if old.is_dir() and old.name not in done and old.name != "early":
             shutil.rmtree(old)  # results of runs no longer in the protocol
+    for old in (results / "early").glob("*"):
+        if old.is_dir() and old.name not in early_diff:
+            shutil.rmtree(old)
     if not done:
         raise SystemExit(f"no finished runs under {runs_dir}")
     pred = predictions(summaries, configs, protocol.THEORY)
@@ -173,6 +200,14 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         f"training images of the class, ψ_n = n/d, ψ_p = {protocol.THEORY['psi_p']:g}, t = {protocol.THEORY['t']:g}, "
         f"{protocol.THEORY['activation']}; ridge clock), in theory units beside the measured steps.",
         "",
+        (f"τ_gen falls within the first few Adam steps, before the first evaluation of the main grid (step "
+         f"{c0.first_eval}); each main-grid and weighted run was therefore repeated up to step "
+         f"{protocol.EARLY['train_steps']} with evaluations from step 1 (same seed, so the same initial weights, "
+         f"minibatches and noise) and τ_gen is read from the joined curves ({len(early_diff)} runs joined; largest "
+         f"|Δε_te| between a repeat and its run at their common steps: "
+         f"{max(early_diff.values()) if early_diff else float('nan'):.1e})." if early_diff else
+         "τ_gen is read from the runs' own evaluations (no early repeats found)."),
+        "",
         "![per-class memorised fraction](memorisation.png)",
         "",
         "## Measured vs predicted order, per run",
@@ -186,7 +221,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         s, p = summaries[name], pred[name]
         a, st, cl = s["arrays"], s["stats"], s["classes"]
         s1 = int(a["step"][0])
-        pair = lambda arr: " / ".join(_t(v, s1) for v in arr)  # noqa: E731
+        pair = lambda arr, first=s1: " / ".join(_t(v, first) for v in arr)  # noqa: E731
         og, om = s["order_gen"][0], s["order_mem"]
         ag = None if og is None else _first(og) == p["order_gen"][0]
         am = None if om is None else _first(om) == p["order_mem"][0]
@@ -197,7 +232,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         cfd = " / ".join(f"{a['cfd'][-1, c]:.1f} ({a['cfd_reference'][c]:.1f})" for c in range(len(cl)))
         lines.append(
             f"| {name} | {', '.join(str(v) for v in st['counts'])} | "
-            f"{', '.join(f'{v:.3f}' for v in st['variance'])} | {pair(s['tau_gen'][:, 0])} | "
+            f"{', '.join(f'{v:.3f}' for v in st['variance'])} | {pair(s['tau_gen'][:, 0], s.get('first_step', s1))} | "
             f"{pair(s['tau_onset'][:, 0])} | {pair(s['tau_mem'])} | {_o(og, names)}; {_o(om, names)} | "
             f"{' / '.join(f'{v:.3g}' for v in p['tau_gen'])}; {' / '.join(f'{v:.3g}' for v in p['tau_mem'])} | "
             f"{_o(p['order_gen'], names)}; {_o(p['order_mem'], names)} | {yn(ag)}, {yn(am)} | {mem} | {cfd} |")
@@ -273,8 +308,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
                   "before → after | measured τ_gen (t₀) unweighted → weighted | measured τ_mem unweighted → weighted |",
                   "|---|---|---|---|---|---|---|"]
         for setting, seed, e, su, sw in wrows:
-            s1 = int(su["arrays"]["step"][0])
-            f = lambda a, b: " / ".join(f"{_t(x, s1)} → {_t(y, s1)}" for x, y in zip(a, b))  # noqa: E731
+            s1, s2 = su.get("first_step", int(su["arrays"]["step"][0])), sw.get("first_step", int(sw["arrays"]["step"][0]))
+            f = lambda a, b: " / ".join(f"{_t(x, s1)} → {_t(y, s2)}" for x, y in zip(a, b))  # noqa: E731
             g = lambda a, b: " / ".join(f"{x:.3g} → {y:.3g}" for x, y in zip(a, b))  # noqa: E731
             lines.append(f"| {setting} | {seed} | {' / '.join(f'{w:.3g}' for w in e['weights'])} | "
                          f"{g(e['tau_gen_before'], e['tau_gen_after'])} | {g(e['tau_mem_before'], e['tau_mem_after'])} "
