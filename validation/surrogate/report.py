@@ -29,9 +29,13 @@ RUNS = {f"{data}_seed{seed}": dataclasses.replace(BASE, data=data, seed=seed)
         for seed in SEEDS for data in ("real", "gaussian")}
 
 
+def configs(runs_dir: Path, data_path) -> dict[str, UNetConfig]:
+    return {name: dataclasses.replace(cfg, data_path=data_path, classifier_cache=str(runs_dir / "classifier14.eqx"))
+            for name, cfg in RUNS.items()}
+
+
 def run_all(runs_dir: Path, data_path) -> None:
-    for name, cfg in RUNS.items():
-        cfg = dataclasses.replace(cfg, data_path=data_path, classifier_cache=str(runs_dir / "classifier14.eqx"))
+    for name, cfg in configs(runs_dir, data_path).items():
         t0, c0 = time.perf_counter(), time.process_time()
         train(cfg, runs_dir / name, resume=True, progress=False)
         print(f"[{name}] wall {time.perf_counter() - t0:.0f} s, process CPU {time.process_time() - c0:.0f} s",
@@ -48,4 +52,4 @@ if __name__ == "__main__":
         run_all(args.runs_dir, args.data)
     from write_report import write_report  # noqa: E402  (the report writer, beside this script)
 
-    write_report(args.runs_dir, HERE, RUNS, NAMES)
+    write_report(args.runs_dir, HERE, configs(args.runs_dir, args.data), NAMES)
