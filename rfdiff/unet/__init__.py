@@ -29,6 +29,12 @@ from .training import (
     init_state as init_state,
     train_step as train_step,
 )
+from .surrogate import (
+    ClassMoments as ClassMoments,
+    class_moments as class_moments,
+    sample_class_gaussians as sample_class_gaussians,
+    gaussian_surrogate as gaussian_surrogate,
+)
 from .evaluate import (
     gaussian_reference as gaussian_reference,
     normalised_error as normalised_error,
