@@ -175,6 +175,19 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
     prov = cfgs[next(iter(done))]["provenance"]
     commits = ", ".join(f"{n}: `{c['provenance']['commit']}`" for n, c in cfgs.items())
     walls = {n: float(s["arrays"]["wall"][-1]) for n, s in summ.items()}
+    # do the runs' commits hold the same training code? (rfdiff/unet/ minus the package's export list)
+    import subprocess
+
+    revs = sorted({c["provenance"]["commit"].removesuffix("-dirty") for c in cfgs.values()})
+    dirty = any(c["provenance"]["commit"].endswith("-dirty") for c in cfgs.values())
+    try:
+        same = not dirty and all(subprocess.run(
+            ["git", "diff", "--quiet", revs[0], r, "--", "rfdiff/unet", ":(exclude)rfdiff/unet/__init__.py"],
+            cwd=Path(__file__).resolve().parents[2], timeout=30).returncode == 0 for r in revs[1:])
+    except (OSError, subprocess.SubprocessError):
+        same = False
+    code_note = ("rfdiff/unet/ (bar its `__init__` export list) is identical at these commits"
+                 if same else "the code may differ between these commits (not checked or not equal)")
     pred = first["predicted_order"]
     var = first["stats"]["variance"]
     s1 = int(steps[0])
@@ -184,7 +197,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         "",
         f"Written by `validation/surrogate/report.py` on {datetime.date.today().isoformat()}. Device: "
         f"{prov['device']}; jax {prov['jax']}; code commit at the start of each run: {commits}. "
-        f"Wall = training + evaluation seconds of a run ({', '.join(f'{n} {w:.0f} s' for n, w in walls.items())}; "
+        f"{code_note}. Wall = training + evaluation seconds of a run ({', '.join(f'{n} {w:.0f} s' for n, w in walls.items())}; "
         "2 cores shared with other jobs).",
         "",
         "**Question** (issue #15 item 3). The theory treats each class as a Gaussian. Replace every training image "
@@ -284,6 +297,12 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
             f"{best['real', 'real_test'][2]:+.3f} vs {best['gaussian', 'real_test'][2]:+.3f}."
             + (" Only the real-trained networks go below 0 (beat the class's Gaussian denoiser) on real images."
                if best['real', 'real_test'][0] < 0 <= best['gaussian', 'real_test'][0] else ""))
+    ends = sorted(range(len(classes)), key=lambda c: (first_diff[c][j0] is None, first_diff[c][j0] or 0))
+    L.append(f"* Order in which real and surrogate stop agreeing at t = {times[j0]:.3g} (first first, by the first "
+             f"differing checkpoint): {', '.join(f'{names[classes[c]]} ({_fmt(first_diff[c][j0])})' for c in ends)}; "
+             f"the theory's τ_gen order: {' before '.join(names[c] for c in pred)}; measured at this t: "
+             f"{'; '.join('unresolved' if og[j0] is None else ' before '.join(names[c] for c in og[j0]) for og in order_real)}"
+             " (one entry per seed).")
     L += [
         "",
         "Not established here: the CPU protocol is small (n = 80, 3000 steps, two seeds); the evaluation grid "
