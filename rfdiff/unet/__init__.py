@@ -36,6 +36,12 @@ from .theory_map import (
     reversal_fraction as reversal_fraction,
     recommended_weights as recommended_weights,
 )
+from .surrogate import (
+    ClassMoments as ClassMoments,
+    class_moments as class_moments,
+    sample_class_gaussians as sample_class_gaussians,
+    gaussian_surrogate as gaussian_surrogate,
+)
 from .evaluate import (
     gaussian_reference as gaussian_reference,
     normalised_error as normalised_error,

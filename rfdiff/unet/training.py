@@ -38,6 +38,7 @@ import optax
 from . import evaluate as ev
 from .evaluate import summarise
 from .fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
+from .surrogate import gaussian_surrogate
 from .model import ddim_sample, eps_loss, init_unet, make_schedule, ou_time
 from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content_key, key_digests, load_result,
                   save_result)
@@ -51,7 +52,9 @@ class UNetConfig:
     """Every setting of a run (all static). ``counts`` overrides ``n_train``/``profile``. Times in
     ``loss_times`` are OU times t (ᾱ = e^{−2t}); the nearest schedule step is used. ``loss_weights`` (one per
     class of ``classes``): per-class weights of the ε-prediction loss, rescaled so Σ_c π_c w_c = 1 with π the
-    training-subset proportions (``theory_notes/10_reweighting.md``); None: all 1."""
+    training-subset proportions (``theory_notes/10_reweighting.md``); None: all 1. ``data="gaussian"``: every
+    training image is replaced by a draw from its class's population Gaussian (:mod:`rfdiff.unet.surrogate`;
+    same indices and counts, pixels not clipped); the test images stay real."""
 
     classes: tuple[int, ...] = (8, 7)
     counts: tuple[int, ...] | None = None
@@ -80,8 +83,11 @@ class UNetConfig:
     classifier_cache: str | None = None
     data_path: str | None = None
     loss_weights: tuple[float, ...] | None = None
+    data: str = "real"  # "gaussian": the training subset replaced by draws from its classes' Gaussians
 
     def __post_init__(self):
+        if self.data not in ("real", "gaussian"):
+            raise ValueError(f"data must be 'real' or 'gaussian', got {self.data!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {self.dtype!r}")
         if 28 % self.downsample:
@@ -132,12 +138,15 @@ def prepare_data(cfg: UNetConfig) -> dict[str, Any]:
     xte = _pool(to_signed(xte_u8), cfg.downsample)
     pos = {c: i for i, c in enumerate(cfg.classes)}
     te_idx = np.concatenate([np.flatnonzero(yte == c)[: cfg.n_test_per_class] for c in cfg.classes])
+    x_sub = xtr[idx]
+    if cfg.data == "gaussian":  # same rows and counts, each image a draw from its class's population Gaussian
+        x_sub = gaussian_surrogate(x_sub, ytr[idx], xtr, ytr, seed=cfg.seed)
     pop = class_statistics(xtr, ytr, cfg.classes)
-    sub = class_statistics(xtr[idx], ytr[idx], cfg.classes)
+    sub = class_statistics(x_sub, ytr[idx], cfg.classes)
     stats = pop._replace(counts=sub.counts, proportions=sub.proportions)
     eig = np.stack([np.linalg.eigvalsh(np.cov(xtr[ytr == c].reshape(-1, xtr[0].size).astype(np.float64),
                                               rowvar=False)) for c in cfg.classes])
-    return {"x_train": xtr[idx][:, None], "y_train": np.array([pos[int(c)] for c in ytr[idx]]),
+    return {"x_train": x_sub[:, None], "y_train": np.array([pos[int(c)] for c in ytr[idx]]),
             "train_indices": idx, "x_test": xte[te_idx][:, None], "y_test": np.array([pos[int(c)] for c in
                                                                                    yte[te_idx]]),
             "stats": stats, "subset_stats": sub, "cov_eigenvalues": eig,
@@ -337,6 +346,8 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     cfg_dict = dataclasses.asdict(cfg)
     if cfg_dict["loss_weights"] is None:  # absent = unweighted: configs of earlier runs still match
         del cfg_dict["loss_weights"]
+    if cfg_dict["data"] == "real":  # likewise: real data = the configs (and content keys) of earlier runs
+        del cfg_dict["data"]
     cfg_json = json.dumps(cfg_dict, sort_keys=True)
     latest = out / "ckpt" / "latest.eqx"
     if (out / "config.json").is_file():
