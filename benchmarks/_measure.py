@@ -117,10 +117,14 @@ def peak_memory() -> int | None:
 
 
 def xla_flops(jitted, *args) -> float:
-    """XLA's FLOP count of ``jitted`` (a ``jax.jit``/``eqx.filter_jit`` function) compiled for ``args``."""
-    compiled = jitted.lower(*args).compile()
-    compiled = getattr(compiled, "compiled", compiled)  # equinox wraps jax's Compiled
-    cost = compiled.cost_analysis()
+    """XLA's FLOP count of ``jitted`` (a ``jax.jit``/``eqx.filter_jit`` function) for ``args``.
+
+    Read from the lowered (not yet optimised) computation: no compilation, so it is cheap also for a network
+    whose compile takes minutes. Fusion does not change the arithmetic of dots and convolutions, which dominate.
+    """
+    lowered = jitted.lower(*args)
+    lowered = getattr(lowered, "lowered", lowered)  # equinox wraps jax's Lowered
+    cost = lowered.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     if not cost or "flops" not in cost:
         raise RuntimeError("this backend reports no FLOP count (cost_analysis has no 'flops')")

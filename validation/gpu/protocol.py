@@ -81,7 +81,8 @@ def _device() -> dict:
     dev = jax.devices()[0]
     return {"device": f"{dev.device_kind} ({jax.default_backend()})", "n_devices": jax.device_count(),
             "jax": jax.__version__, "host": f"{platform.machine()}, {os.cpu_count()} cores visible",
-            "python": platform.python_version()}
+            "python": platform.python_version(),
+            "matmul_precision": str(jax.config.jax_default_matmul_precision or "default")}
 
 
 def _load_cfg(spec):
@@ -94,14 +95,15 @@ def _load_cfg(spec):
 
 
 # ------------------------------------------------------------------------------------------ 1. U-Net throughput
-def unet_throughput(cfg, steps: int, ddim_steps: int | None = None) -> dict:
+def unet_throughput(cfg, steps: int, ddim_steps: int | None = None, eval_batch: int = 256) -> dict:
     """Seconds per training step, per evaluation and projected for the whole run of ``cfg`` on this device.
 
     Training images are synthetic (uniform in [−1, 1]; the cost of a step does not depend on their values).
-    DDIM is timed on one batch of min(256, n_samples) for ``ddim_steps`` (default: the spec's) steps, the
-    per-class loss on one batch of min(256, n_train) rows; an evaluation is costed as the spec's number of
-    such batches (``rfdiff.unet.training._Evaluator``: 256-row batches), which is an upper bound for the last,
-    partial batch. The classifier features and the memorisation report are not included.
+    DDIM is timed on one batch of min(eval_batch, n_samples) for ``ddim_steps`` (default: the spec's) steps,
+    the per-class loss on one batch of min(eval_batch, n_train) rows, both scaled to 256 rows (the evaluator's
+    batch, ``rfdiff.unet.training._Evaluator``; linear in rows — true on a CPU, an upper bound on a GPU); an
+    evaluation is costed as the spec's number of such batches, an upper bound for the last, partial batch.
+    The classifier features and the memorisation report are not included.
     """
     import jax
     import jax.numpy as jnp
@@ -136,22 +138,22 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None) -> dict:
     t_step = (clocks() - t0) / steps
     flops_step = xla_flops(train_step, model, opt, key, x, ab, cfg)
 
-    bs = min(256, int(cfg.n_samples))
+    bs = min(eval_batch, int(cfg.n_samples))
     noise = jnp.asarray(rng.standard_normal((bs, 1, hw, hw)), jnp.float32)
     dt = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
     jax.block_until_ready(ddim_sample(model, noise, ab, cfg.num_steps, ddim_steps, True, dt))  # compile
     t0 = clocks()
     jax.block_until_ready(ddim_sample(model, noise, ab, cfg.num_steps, ddim_steps, True, dt))
-    t_ddim = (clocks() - t0) / ddim_steps  # one DDIM step of one batch
+    t_ddim = (clocks() - t0) / ddim_steps * 256 / bs  # one DDIM step of one 256-row batch
 
-    bl = min(256, n_train)
+    bl = min(eval_batch, n_train)
     kk = np.full(bl, cfg.num_steps // 2, np.int32)
     eps = np.asarray(rng.standard_normal((bl, 1, hw, hw)), np.float32)
     jax.block_until_ready(_eval_loss(model, x[:bl], kk, eps, ab, cfg))
     t0 = clocks()
     for _ in range(3):
         jax.block_until_ready(_eval_loss(model, x[:bl], kk, eps, ab, cfg))
-    t_loss = (clocks() - t0) / 3
+    t_loss = (clocks() - t0) / 3 * 256 / bl
     flops_fwd = xla_flops(_eval_loss, model, x[:bl], kk, eps, ab, cfg) / bl
 
     n_ddim = math.ceil(cfg.n_samples / 256) * cfg.sample_steps
@@ -162,6 +164,7 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None) -> dict:
     # wall-clock figures (what a run takes on this device), then CPU-time ones (all threads; on a shared CPU
     # the load-independent cost)
     return {"train_steps": int(cfg.train_steps), "n_evals": n_evals, "timed_steps": steps, "ddim_steps": ddim_steps,
+            "eval_batch": eval_batch,
             "batch_size": int(cfg.batch_size), "image_size": hw, "channels": list(cfg.channels), "dtype": cfg.dtype,
             "s_per_step": t_step[0], "steps_per_s": 1.0 / t_step[0], "compile_s": t_compile,
             "flops_per_step": flops_step, "gflops_per_s": flops_step / t_step[0] / 1e9,
@@ -174,17 +177,43 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None) -> dict:
             "cpu_projected_total_s": total[1]}
 
 
-def gpu_estimate(thr: dict) -> dict:
-    """The H200 time of the run from XLA's FLOP counts, for the optimistic and pessimistic assumptions."""
+def unet_flops(cfg) -> dict:
+    """XLA's FLOP counts at the spec's sizes (lowered, nothing compiled or run): one training step and one
+    forward pass per image, with the evaluation's batch counts (see :func:`unet_throughput`)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from benchmarks._measure import xla_flops
+    from rfdiff.unet.model import make_schedule
+    from rfdiff.unet.training import _eval_loss, eval_steps, init_state, train_step
+
+    n_train = int(sum(cfg.counts)) if cfg.counts is not None else int(cfg.n_train)
+    n_test = len(cfg.classes) * int(cfg.n_test_per_class)
+    hw = cfg.image_size
+    x = jnp.zeros((n_train, 1, hw, hw), jnp.float32)
+    ab = jnp.asarray(make_schedule(cfg.schedule, cfg.num_steps), jnp.float32)
+    model, opt, key, _ = init_state(cfg)
+    bl = min(256, n_train)
+    fwd = xla_flops(_eval_loss, model, x[:bl], np.zeros(bl, np.int32), np.zeros((bl, 1, hw, hw), np.float32), ab,
+                    cfg) / bl
+    return {"flops_per_step": xla_flops(train_step, model, opt, key, x, ab, cfg), "flops_per_forward_image": fwd,
+            "train_steps": int(cfg.train_steps), "n_evals": len(eval_steps(cfg)),
+            "ddim_batch_steps_per_eval": math.ceil(cfg.n_samples / 256) * cfg.sample_steps,
+            "loss_batches_per_eval": cfg.loss_draws * len(cfg.loss_times) * (math.ceil(n_train / 256)
+                                                                              + math.ceil(n_test / 256))}
+
+
+def gpu_estimate(fl: dict) -> dict:
+    """The H200 time of the run from XLA's FLOP counts (:func:`unet_flops`), optimistic and pessimistic."""
     out = {}
     for name, eff, floor in (("optimistic", EFFICIENCY[0], FLOOR_S[0]), ("pessimistic", EFFICIENCY[1], FLOOR_S[1])):
         rate = eff * H200_BF16
-        t_step = max(thr["flops_per_step"] / rate, floor)
-        fwd = thr["flops_per_forward_image"] * 256  # one 256-row batch of forwards
-        t_batch = max(fwd / rate, floor)
-        t_eval = (thr["ddim_batch_steps_per_eval"] + thr["loss_batches_per_eval"]) * t_batch
+        t_step = max(fl["flops_per_step"] / rate, floor)
+        t_batch = max(fl["flops_per_forward_image"] * 256 / rate, floor)  # one 256-row batch of forwards
+        t_eval = (fl["ddim_batch_steps_per_eval"] + fl["loss_batches_per_eval"]) * t_batch
         out[name] = {"efficiency": eff, "floor_s": floor, "s_per_step": t_step, "s_per_eval": t_eval,
-                     "total_s": thr["train_steps"] * t_step + thr["n_evals"] * t_eval}
+                     "train_s": fl["train_steps"] * t_step, "eval_s": fl["n_evals"] * t_eval,
+                     "total_s": fl["train_steps"] * t_step + fl["n_evals"] * t_eval}
     return out
 
 
@@ -330,7 +359,8 @@ def _fmt_bytes(b):
 def report(res: dict) -> str:
     L = ["# GPU protocol results (`validation/gpu/protocol.py`)", "",
          f"Device: {res['device']['device']}, {res['device']['n_devices']} device(s); host {res['device']['host']}; "
-         f"jax {res['device']['jax']}, Python {res['device']['python']}. Commit {res['commit']}. Started "
+         f"jax {res['device']['jax']} (matmul precision {res['device']['matmul_precision']}), Python "
+         f"{res['device']['python']}. Commit {res['commit']}. Started "
          f"{res['started']}; total {res['wall_s']:.0f} s (budget {res['budget_s']:.0f} s)"
          + (" — **smoke run (tiny sizes, not a measurement)**" if res["smoke"] else "") + ".", ""]
     thr = res.get("unet_throughput")
@@ -390,6 +420,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-unet", action="store_true")
     ap.add_argument("--steps", type=int, default=None, help="timed U-Net steps (default 50; smoke 3)")
     ap.add_argument("--ddim-steps", type=int, default=None, help="timed DDIM steps (default: the spec's)")
+    ap.add_argument("--batch-size", type=int, default=None, help="estimate: training batch of the CPU timing")
+    ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16"), help="estimate: CPU timing dtype")
+    ap.add_argument("--eval-batch", type=int, default=256, help="rows of the timed evaluation batches")
     # rf-one (internal: one RF configuration in its own process)
     ap.add_argument("--d", type=int, default=None)
     ap.add_argument("--psi-p", type=float, default=None)
@@ -398,6 +431,9 @@ def main(argv=None) -> int:
     ap.add_argument("--target-s", type=float, default=None, help="seconds of the k-step timing (default 0.5)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    # no up-front grab of 75 % of the GPU: the RF configurations run in child processes beside this one, and
+    # the peak-memory statistics then count what each process really allocates
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if args.budget_s <= 0:
         ap.error("--budget-s must be > 0")
     peak_size = args.peak_size or (128 if args.smoke else 8192)
@@ -424,8 +460,17 @@ def main(argv=None) -> int:
     steps = args.steps or (3 if args.smoke else 50)
 
     if args.mode == "estimate":  # CPU throughput at the spec's network → the H200 estimate
-        thr = unet_throughput(cfg, steps, args.ddim_steps)
-        res.update(unet_throughput=thr, gpu_estimate=gpu_estimate(thr), wall_s=time.monotonic() - t_start)
+        import dataclasses
+
+        fl = unet_flops(cfg)
+        res.update(unet_flops=fl, gpu_estimate=gpu_estimate(fl))
+        print(json.dumps(res, indent=1), flush=True)
+        # the CPU measurement at the spec's network and image size, with --batch-size/--dtype/--eval-batch
+        # overrides to keep it within a shared CPU's means (rates per image scale linearly on a CPU)
+        small = dataclasses.replace(cfg, batch_size=args.batch_size or cfg.batch_size,
+                                    dtype=args.dtype or cfg.dtype)
+        thr = unet_throughput(small, steps, args.ddim_steps, args.eval_batch)
+        res.update(unet_throughput=thr, wall_s=time.monotonic() - t_start)
         (out / "estimate.json").write_text(json.dumps(res, indent=1))
         print(json.dumps(res, indent=1))
         return 0
