@@ -373,7 +373,13 @@ def report(res: dict) -> str:
               f"{thr['s_per_ddim_batch_step'] * 1e3:.2f} ms, {thr['loss_batches_per_eval']} loss batches at "
               f"{thr['s_per_loss_batch'] * 1e3:.2f} ms). Projected run: {thr['train_steps']} steps "
               f"{thr['projected_train_s']:.0f} s + {thr['n_evals']} evaluations {thr['projected_eval_s']:.0f} s = "
-              f"**{thr['projected_total_s']:.0f} s**.", ""]
+              f"**{thr['projected_total_s']:.0f} s**."]
+        est = res.get("unet_estimate")
+        if est:
+            L += [f"A-priori H200 estimate from the same FLOP counts (validation/gpu/README.md): "
+                  f"{est['optimistic']['s_per_step'] * 1e3:.2f}–{est['pessimistic']['s_per_step'] * 1e3:.2f} ms/step, "
+                  f"run {est['optimistic']['total_s']:.0f}–{est['pessimistic']['total_s']:.0f} s."]
+        L += [""]
     rf = res.get("rf")
     if rf is not None:
         L += ["## 2. RF trainer at scale (fresh noise, linear control variate, full batch, float32)", "",
@@ -485,6 +491,7 @@ def main(argv=None) -> int:
         try:
             thr = unet_throughput(cfg, steps, args.ddim_steps)
             res["unet_throughput"] = thr
+            res["unet_estimate"] = gpu_estimate(thr)  # the a-priori H200 estimate, to set against the measurement
             print(f"unet throughput: {thr['s_per_step'] * 1e3:.2f} ms/step, {thr['s_per_eval']:.2f} s/eval, "
                   f"projected {thr['projected_total_s']:.0f} s", flush=True)
         except Exception as err:  # noqa: BLE001 — record and go on with the other parts
