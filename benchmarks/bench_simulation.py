@@ -151,13 +151,17 @@ def main(argv=None):
             f"{max(peak_j['wall']) / 1e9:.3g}); NumPy {median(peak_np['cpu']) / 1e9:.3g} per CPU-second, "
             f"{median(peak_np['wall']) / 1e9:.3g} wall. The fraction of each round divides that round's trainer rate "
             "by the faster of the two under the same clock. FLOPs per step: matmuls only, counted by "
-            "`benchmarks/_measure.rf_step_flops` (checked against XLA's count of the compiled step in "
+            "`benchmarks/_measure.rf_step_flops` (checked against XLA's count of the step in "
             "`tests/test_gpu_protocol.py`); the NumPy loop hoists φ̄ out of the loop, so it does 8·ndp. "
             "**CPU-time columns are the result** (insensitive to other jobs' load); wall-clock columns show how "
             "far the load moved the naive measurement.", "",
             "| implementation | FLOPs/step [ndp] | steps per CPU-s | GFLOP per CPU-s | of peak, CPU time: median "
             "(range) | steps/s wall | GFLOP/s wall | of peak, wall: median (range) |",
             "|---|---|---|---|---|---|---|---|", *rows, "",
+            "The NumPy loop makes five short multi-threaded BLAS calls per step, and its rate (CPU time and wall alike) "
+            "depends strongly on the machine's load: at low load this script measured it at 256 steps/s wall, 2× "
+            "the jitted step (commit edc3bc2); under heavy load it falls far behind. Compare it only between runs at "
+            "similar load; the jitted trainer's CPU-time fractions are the stable result.", "",
             "GPU: see `validation/gpu/` (the prepared protocol measures the same fraction on a lent GPU at "
             "d = 2000–4000, ψ_p ≤ 8).", ""]
     atomic_write_text(Path(args.out), "\n".join(text))
