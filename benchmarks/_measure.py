@@ -1,7 +1,7 @@
 """Measurement helpers shared by the benchmarks and the GPU protocol (``validation/gpu/protocol.py``).
 
 * :func:`rf_step_flops` — FLOPs of one fresh-noise GD step of :mod:`rfdiff.simulate.train`, counted per matmul
-  (an (a×b)·(b×c) product is 2abc); checked against XLA's own count of the compiled step in
+  (an (a×b)·(b×c) product is 2abc); checked against XLA's own count of the step in
   ``tests/test_gpu_protocol.py``.
 * :func:`matmul_rates` / :func:`matmul_rate` — the achieved rate of one large square matmul on the default
   device (the "peak" that a trainer's FLOP rate is divided by), per wall-clock and per CPU second. A benchmark
