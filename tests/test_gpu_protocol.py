@@ -59,7 +59,7 @@ def test_protocol_smoke_run(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "RFDIFF_FASHION_MNIST": str(data), "PYTHONPATH": str(ROOT), "OUT": str(out)}
     res = subprocess.run([sys.executable, str(ROOT / "validation" / "gpu" / "protocol.py"), "--smoke"],
-                         capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+                         capture_output=True, text=True, env=env, timeout=1800, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     r = json.loads((out / "protocol.json").read_text())
     assert r["smoke"] and not r["errors"], r["errors"]

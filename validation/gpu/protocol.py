@@ -82,7 +82,7 @@ def _device() -> dict:
     return {"device": f"{dev.device_kind} ({jax.default_backend()})", "n_devices": jax.device_count(),
             "jax": jax.__version__, "host": f"{platform.machine()}, {os.cpu_count()} cores visible",
             "python": platform.python_version(),
-            "matmul_precision": str(jax.config.jax_default_matmul_precision or "default")}
+            "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None) or "default")}
 
 
 def _load_cfg(spec):
@@ -109,7 +109,6 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None, eval_batch: 
     import jax.numpy as jnp
     import numpy as np
 
-    from benchmarks._measure import xla_flops
     from rfdiff.unet.model import ddim_sample, make_schedule
     from rfdiff.unet.training import _eval_loss, eval_steps, init_state, train_step
 
@@ -136,7 +135,7 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None, eval_batch: 
         model, opt, key, loss = train_step(model, opt, key, x, ab, cfg)
         float(loss)
     t_step = (clocks() - t0) / steps
-    flops_step = xla_flops(train_step, model, opt, key, x, ab, cfg)
+    flops_step = _flops_or_nan(train_step, model, opt, key, x, ab, cfg)
 
     bs = min(eval_batch, int(cfg.n_samples))
     noise = jnp.asarray(rng.standard_normal((bs, 1, hw, hw)), jnp.float32)
@@ -154,7 +153,7 @@ def unet_throughput(cfg, steps: int, ddim_steps: int | None = None, eval_batch: 
     for _ in range(3):
         jax.block_until_ready(_eval_loss(model, x[:bl], kk, eps, ab, cfg))
     t_loss = (clocks() - t0) / 3 * 256 / bl
-    flops_fwd = xla_flops(_eval_loss, model, x[:bl], kk, eps, ab, cfg) / bl
+    flops_fwd = _flops_or_nan(_eval_loss, model, x[:bl], kk, eps, ab, cfg) / bl
 
     n_ddim = math.ceil(cfg.n_samples / 256) * cfg.sample_steps
     n_loss = cfg.loss_draws * len(cfg.loss_times) * (math.ceil(n_train / 256) + math.ceil(n_test / 256))
@@ -201,6 +200,17 @@ def unet_flops(cfg) -> dict:
             "ddim_batch_steps_per_eval": math.ceil(cfg.n_samples / 256) * cfg.sample_steps,
             "loss_batches_per_eval": cfg.loss_draws * len(cfg.loss_times) * (math.ceil(n_train / 256)
                                                                               + math.ceil(n_test / 256))}
+
+
+def _flops_or_nan(fn, *args) -> float:
+    """XLA's FLOP count, or NaN where this jax version/backend gives none (the timings do not depend on it)."""
+    from benchmarks._measure import xla_flops
+
+    try:
+        return xla_flops(fn, *args)
+    except Exception as err:  # noqa: BLE001 — an optional figure must not stop the protocol
+        print(f"no FLOP count: {type(err).__name__}: {err}", flush=True)
+        return float("nan")
 
 
 def gpu_estimate(fl: dict) -> dict:
@@ -434,7 +444,7 @@ def main(argv=None) -> int:
     ap.add_argument("--psi-p", type=float, default=None)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peak-size", type=int, default=None, help="matmul side (default 8192; smoke 128)")
-    ap.add_argument("--target-s", type=float, default=None, help="seconds of the k-step timing (default 0.5)")
+    ap.add_argument("--target-s", type=float, default=None, help="seconds of the k-step timing (default 0.3)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     # no up-front grab of 75 % of the GPU: the RF configurations run in child processes beside this one, and
@@ -443,7 +453,7 @@ def main(argv=None) -> int:
     if args.budget_s <= 0:
         ap.error("--budget-s must be > 0")
     peak_size = args.peak_size or (128 if args.smoke else 8192)
-    target_s = args.target_s or (0.02 if args.smoke else 0.5)
+    target_s = args.target_s or (0.02 if args.smoke else 0.3)
 
     if args.mode == "rf-one":
         if args.d is None or args.psi_p is None or args.json is None:
@@ -499,8 +509,8 @@ def main(argv=None) -> int:
         save()
     if not args.skip_rf:
         grid = SMOKE_RF_GRID if args.smoke else RF_GRID
-        # the RF part gets at most 40 % of what is left, so the U-Net run keeps the rest
-        rf_deadline = time.monotonic() + 0.4 * (deadline - time.monotonic()) if thr else deadline
+        # the RF part gets at most 45 % of what is left, so the U-Net run keeps the rest
+        rf_deadline = time.monotonic() + 0.45 * (deadline - time.monotonic()) if thr else deadline
         res["rf"] = rf_grid(grid, args.rounds, peak_size, target_s, 60 if args.smoke else 150, rf_deadline)
         save()
     if thr is not None:
