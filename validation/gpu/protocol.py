@@ -11,8 +11,10 @@
    on this backend" where there is none). Each configuration runs in its own process, so the peak is its own;
 3. **the full-size U-Net run** of the spec (28×28, 1000 images, log-spaced checkpoints, the metrics of
    ``rfdiff simulate unet``) under a time guard: after a first segment it trains to the last log-spaced
-   evaluation step that fits the remaining budget at the rates of part 1. The run is resumable: a later
-   ``rfdiff simulate unet validation/gpu/unet_gpu.toml --out DIR --resume`` continues it bit-identically.
+   evaluation step that fits the remaining budget at the rates of part 1. The run folder
+   (``runs/gpu_protocol_unet``) is resumable where it is kept — ``rfdiff simulate unet
+   validation/gpu/unet_gpu.toml --out runs/gpu_protocol_unet --resume`` continues it bit-identically — but its
+   checkpoints do not come back through ``$OUT``: a fresh machine starts the run again.
 
 It writes ``protocol.md`` (device, duration, commit, all numbers) and ``protocol.json`` to ``--out`` (default
 ``$OUT``, else ``runs/gpu_protocol``), with the U-Net run's ``metrics.npz``/``metrics.nc``/``summary.json``.
@@ -26,7 +28,8 @@ On a lent H200 (a later session; the data travel in the git-ignored ``data/`` fo
         carry=["data/fashion-mnist"], timeout_s=590)
 
 CPU dry run at tiny size (tests/test_gpu_protocol.py): ``python validation/gpu/protocol.py --smoke --out DIR``.
-The CPU estimate of the GPU time: ``python validation/gpu/protocol.py estimate --steps 20``.
+The CPU measurement and the H200 estimate (validation/gpu/README.md): ``python validation/gpu/protocol.py estimate
+--steps 10 --batch-size 16 --dtype float32 --eval-batch 16 --ddim-steps 2``.
 """
 
 from __future__ import annotations
