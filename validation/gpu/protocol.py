@@ -433,7 +433,8 @@ def main(argv=None) -> int:
     ap.add_argument("mode", nargs="?", default="run", choices=("run", "estimate", "rf-one"))
     ap.add_argument("--out", default=None, help="results folder (default $OUT, else runs/gpu_protocol)")
     ap.add_argument("--spec", default=str(SPEC), help="U-Net TOML spec (default validation/gpu/unet_gpu.toml)")
-    ap.add_argument("--budget-s", type=float, default=500.0, help="wall-clock budget of the whole run [s]")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="wall-clock budget of the whole run [s] (default 500; smoke 1700: a loaded CPU is slow)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CPU dry run)")
     ap.add_argument("--skip-rf", action="store_true")
     ap.add_argument("--skip-unet", action="store_true")
@@ -453,6 +454,8 @@ def main(argv=None) -> int:
     # no up-front grab of 75 % of the GPU: the RF configurations run in child processes beside this one, and
     # the peak-memory statistics then count what each process really allocates
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if args.budget_s is None:
+        args.budget_s = 1700.0 if args.smoke else 500.0
     if args.budget_s <= 0:
         ap.error("--budget-s must be > 0")
     peak_size = args.peak_size or (128 if args.smoke else 8192)
@@ -514,7 +517,7 @@ def main(argv=None) -> int:
         grid = SMOKE_RF_GRID if args.smoke else RF_GRID
         # the RF part gets at most 45 % of what is left, so the U-Net run keeps the rest
         rf_deadline = time.monotonic() + 0.45 * (deadline - time.monotonic()) if thr else deadline
-        res["rf"] = rf_grid(grid, args.rounds, peak_size, target_s, 60 if args.smoke else 150, rf_deadline)
+        res["rf"] = rf_grid(grid, args.rounds, peak_size, target_s, 900 if args.smoke else 150, rf_deadline)
         save()
     if thr is not None:
         run_dir = out / "unet_run" if args.smoke else ROOT / "runs" / "gpu_protocol_unet"
