@@ -210,11 +210,14 @@ def spectral_masses_core(proportions, variances, gram, psi_p, psi_n, t, *, pop, 
     c = constants(pop, proportions, variances, psi_p, psi_n, t)
     lam = _eq.scale(c) * jnp.asarray(rel_grid)
     big = 1e4 * lam[-1]
-    z = jnp.concatenate([lam * (1.0 + 1j * eta_rel), (1j * 1e-3 * lam[0])[None], (1j * big)[None]])
+    cx = jnp.complex128  # explicit casts: the package runs under jax_numpy_dtype_promotion="strict"
+    iy = jnp.asarray(1j, cx)
+    z = jnp.concatenate([lam.astype(cx) * jnp.asarray(1.0 + 1j * eta_rel, cx),
+                         (iy * (1e-3 * lam[0]).astype(cx))[None], (iy * big.astype(cx))[None]])
     st = _eq._solve_impl(z, c, (_eq.N_LEVELS, _eq.N_NEWTON, _eq.N_FINAL))
     dlt = -jnp.expm1(-2.0 * t)
     S = dlt / (jnp.exp(-2.0 * t) * variances + dlt)
-    q1 = dlt * st.R @ proportions.astype(st.R.dtype)  # (N + 2, K)
+    q1 = dlt.astype(cx) * (st.R @ proportions.astype(cx))  # (N + 2, K)
     ok = (st.residual[:-2] <= tol) & st.branch[:-2]
     nu = jnp.where(ok[:, None], jnp.clip(q1[:-2].imag / jnp.pi, 0.0, None), 0.0)  # (N, K) density of ν_c
     ll = jnp.log(lam)
@@ -234,7 +237,8 @@ def theory_spectral_masses(mixture, model, *, n_quad: int | None = None, shifts=
 
     Feed to :func:`rfdiff.theory.timescales.spectral_times`. Raises :class:`rfdiff.errors.ConvergenceError` if a
     grid node did not converge or the masses or their first moments miss more than ``mass_tol`` (relative) of
-    their exact values (spectrum outside the grid, or a grid too coarse). ``n_quad``/``shifts`` as in :func:`theory_curves`; isotropic classes.
+    their exact values (spectrum outside the grid, or a grid too coarse). ``n_quad``/``shifts`` as in
+    :func:`theory_curves`; isotropic classes.
     """
     props = np.asarray(mixture.proportions, dtype=np.float64)
     if np.any(props <= 0):
@@ -253,7 +257,7 @@ def theory_spectral_masses(mixture, model, *, n_quad: int | None = None, shifts=
                         jnp.float64(model.t), pop=pop)
     err = np.concatenate([np.asarray(out["mass_error"]), np.asarray(out["moment_error"])])
     if int(out["bad"]) > 0 or not np.all(np.abs(err) <= mass_tol):
-        raise ConvergenceError(f"spectral masses: {int(out['bad'])} grid node(s) did not converge, mass and moment errors "
-                               f"{np.array2string(err, precision=3)} (tol {mass_tol:g})",
+        raise ConvergenceError(f"spectral masses: {int(out['bad'])} grid node(s) did not converge, mass and moment "
+                               f"errors {np.array2string(err, precision=3)} (tol {mass_tol:g})",
                                residual=float(np.max(np.abs(err))), point={"n_quad": int(n_quad)})
     return np.asarray(out["lam"]), np.asarray(out["mass"])

@@ -28,8 +28,10 @@ C_c(τ) = Σ_k m_c,k min(2λ_kτ, 1) (the mass above 1/(2τ) plus 2τ × the fir
 
 Since h ≤ ĥ on both clocks, a curve that *is* 1 − Σ m h (one class, or the class-weighted total) crosses each
 level no earlier than its spectral time; for one atom of mass M at λ and a level u·M the ratio is
-−ln(1 − u)/u (flow) or 2[(1 − u)^{−1/2} − 1]/u (ridge), → 1 as u → 0. All functions are written in ``jax.numpy`` over trailing
-time axes ``(..., T)``, so they run inside ``jit``/``vmap`` (phase diagrams) as well as on NumPy logs.
+−ln(1 − u)/u (flow) or 2[(1 − u)^{−1/2} − 1]/u (ridge), → 1 as u → 0.
+
+All functions are written in ``jax.numpy`` over trailing time axes ``(..., T)`` (or ``(..., N)`` atoms), so they
+run inside ``jit``/``vmap`` (phase diagrams) as well as on NumPy logs.
 
 Example::
 
@@ -261,7 +263,8 @@ def spectral_times(lam: Float[ArrayLike, "*b N"], mass: Float[ArrayLike, "*b N"]
     c_at = jnp.where(lam_s > 0, a_in + b_out / safe, -jnp.inf)  # C at the breakpoint τ_k = 1/(2λ_k)
     total = a_in[..., -1]
     zero = jnp.zeros(total.shape + (1,), mass.dtype)
-    a_prev = jnp.concatenate([zero, a_in[..., :-1]], axis=-1)  # segment before breakpoint k: C = A_{k−1} + 2τ B_{k−1}
+    # on the segment before breakpoint k: C = A_{k−1} + 2τ B_{k−1}
+    a_prev = jnp.concatenate([zero, a_in[..., :-1]], axis=-1)
     b_prev = jnp.concatenate([lm[..., -1:], b_out[..., :-1]], axis=-1)
 
     def at_level(level):
