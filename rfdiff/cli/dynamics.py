@@ -2,7 +2,9 @@
 
 Clock and definitions: the d → ∞ theory uses the ridge-time proxy (``rfdiff.theory.curves``); the finite-d
 closed form (``--d`` or ``[finite] d``) uses gradient flow (``--kind flow``) or ridge (``--kind ridge``). Times
-are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, half memorisation, onset).
+are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, half memorisation, onset);
+``timescales`` adds the clock-free spectral times of :func:`rfdiff.theory.timescales.spectral_times`
+(``*_spec``: the same levels on the sharp-filter curve of the per-class loss masses of U).
 Results: ``curves.nc``, ``timescales.nc``, ``phase_diagram.nc`` (labelled netCDF, :mod:`rfdiff.results`;
 classes numbered from 1).
 """
@@ -25,6 +27,7 @@ __all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard
 log = logging.getLogger("rfdiff")
 
 _TIME_KEYS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
+_SPEC_KEYS = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
 
 
 def _setup(args, extra=None):
@@ -38,13 +41,14 @@ def _setup(args, extra=None):
     return spec, spec.build_mixture(), spec.build_model(), (spec.finite.d if spec.finite else None), taus
 
 
-def _curves(args):
+def _curves(args, spectral: bool = False):
     from ..theory.curves import theory_curves
 
     spec, mix, model, d, taus = _setup(args)
     lw = spec.model.loss_weights  # [model] loss_weights (None: the plain loss)
     theory = theory_curves(mix, model, taus, loss_weights=lw, n_quad=args.n_quad, clock=args.clock)
     arrays = {f"theory_{k}": np.asarray(v) for k, v in theory.items()}
+    fc = None
     if d is not None:
         import jax
 
@@ -56,7 +60,32 @@ def _curves(args):
         cur, asy = fc(taus, kind=args.kind), fc.asymptote()
         arrays.update({f"finite_{k}": np.asarray(v) for k, v in cur.items()})
         arrays.update({f"finite_{k}_inf": np.asarray(v[:, 0]) for k, v in asy.items()})
+    if spectral:
+        arrays.update(_spectral(args, mix, model, lw, fc))
     return spec, taus, arrays, d
+
+
+def _spectral(args, mix, model, lw, fc) -> dict:
+    """Spectral times (theory and, with d, finite) as ``{source}_{key}`` arrays (K,); the theory part is left out,
+    with a warning saying why, where its λ grid fails its checks or the loss is weighted (not implemented)."""
+    from ..errors import ConvergenceError
+    from ..theory.curves import theory_spectral_masses
+    from ..theory.timescales import spectral_times
+
+    out = {}
+    if lw is not None:
+        log.warning("spectral times: the theory's loss masses do not support [model] loss_weights; theory_*_spec "
+                    "left out")
+    else:
+        try:
+            ts = spectral_times(*theory_spectral_masses(mix, model, n_quad=args.n_quad))
+            out.update({f"theory_{k}": np.asarray(v) for k, v in ts._asdict().items()})
+        except ConvergenceError as err:
+            log.warning("spectral times: theory left out (%s)", err)
+    if fc is not None:
+        ts = spectral_times(*fc.spectral_masses())
+        out.update({f"finite_{k}": np.asarray(v) for k, v in ts._asdict().items()})
+    return out
 
 
 _CLOCKS = {"ridge": "ridge-time proxy mu = 1/tau", "flow": "exact gradient flow"}
@@ -83,7 +112,7 @@ def curves(args) -> int:
 def timescales(args) -> int:
     from ..theory.timescales import curve_timescales
 
-    spec, taus, arrays, d = _curves(args)
+    spec, taus, arrays, d = _curves(args, spectral=True)
     res = {}
     sources = ["theory", "finite"] if d is not None else ["theory"]
     for src in sources:
@@ -96,6 +125,13 @@ def timescales(args) -> int:
     for src in sources:
         for c in range(K):  # classes numbered from 1, as sigma_1, pi_1 of the spec and the result file
             print(f"{src:8s} {c + 1:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:10.4g}" for k in _TIME_KEYS))
+    spec_src = [src for src in sources if f"{src}_tau_gen_spec" in arrays]
+    if spec_src:
+        print("source   class   tau_gen_spec tau_mem_spec tau_onset_spec mass_spec   (clock-free, spectral)")
+    for src in spec_src:
+        res.update({f"{src}_{k}": arrays[f"{src}_{k}"] for k in _SPEC_KEYS})
+        for c in range(K):
+            print(f"{src:8s} {c + 1:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:12.4g}" for k in _SPEC_KEYS))
     out = out_dir(args, "timescales")
     path = write_result(out / "timescales.nc", {k: (("class",), v) for k, v in res.items()},
                         coords=class_coords(K),

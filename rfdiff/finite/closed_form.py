@@ -208,6 +208,20 @@ class FiniteCurves(eqx.Module):
         """τ → ∞ values (K, 1); ``rtol`` is the pseudo-inverse cut-off of :meth:`ClosedForm.asymptote`."""
         return self._package(self.cf.asymptote(rtol)[:, None])
 
+    @float64
+    def spectral_masses(self, rtol: float = 1e-14) -> tuple[jax.Array, jax.Array]:
+        """Eigenvalues λ (p,) of U and the per-class loss masses m (K, p) in ε units (``theory_notes/11``).
+
+        m_c,k = b_c,k/(λ_k S_c), b_c,k = (q_kᵀ V_c^tr Vᵀ q_k)/d the class-c share of V's weight on eigen-direction
+        k (the train rows of the closed form), so Σ_c (n_c/n) S_c m_c,k = v_k/λ_k and the total train loss is
+        exactly 1 − Σ_k (v_k/λ_k) h(λ_k τ). Directions with λ ≤ ``rtol``·λ_max get zero mass (the pseudo-inverse
+        cut of :meth:`ClosedForm.asymptote`). Feed to :func:`rfdiff.theory.timescales.spectral_times`.
+        """
+        lam = self.cf.lam
+        keep = lam > rtol * jnp.max(lam)
+        inv = jnp.where(keep, 1.0 / jnp.where(keep, lam, 1.0), 0.0)
+        return lam, self.cf.b[:self.num_classes] * inv[None, :] / self.S[:, None]
+
     def _package(self, L):
         K = self.num_classes
         S = self.S[:, None]

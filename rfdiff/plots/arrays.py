@@ -14,7 +14,8 @@ import numpy as np
 
 from ._base import axes_for, class_color, class_names, log_axis, save_figure, styled
 
-__all__ = ["draw_times_vs_ratio", "plot_times_vs_ratio", "plot_phi", "plot_spectrum", "plot_comparison"]
+__all__ = ["draw_times_vs_ratio", "plot_times_vs_ratio", "plot_phi", "plot_spectrum", "plot_comparison",
+           "plot_order_pairs"]
 
 
 def _done(fig, path, own: bool):
@@ -142,3 +143,44 @@ def plot_comparison(cmp: dict, path=None, axes=None, labels=None):
         axs[0].set_ylabel("normalised error ε_c")
         axs[0].legend()
         return _done(fig, path, axes is None)
+
+
+def plot_order_pairs(xs, ys, pairs, *, names, xlabel: str, ylabel: str, path=None, lim: float = 1.0):
+    """log10(τ_1/τ_2) maps of pairs of definitions: threshold (top row) and spectral (bottom row) times.
+
+    ``pairs`` is a list of ``(tau_a, tau_b)``, each (len(ys), len(xs), 2) (classes last); one column per pair,
+    titled by ``names``. Colour: log10(τ_1/τ_2) clipped at ±``lim`` (blue: class 1 first); grey: neither class
+    reaches the level; black crosses on the bottom row: the two definitions order the classes differently.
+    Returns the Figure (or the PNG path with ``path``).
+    """
+    import matplotlib.pyplot as plt
+
+    def ratio(t):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.log10(t[..., 0] / t[..., 1])
+        return np.where(np.isinf(t[..., 0]) & np.isinf(t[..., 1]), np.nan, lr)
+
+    with styled(None):
+        fig, axs = plt.subplots(2, len(pairs), figsize=(4.2 * len(pairs), 7), sharex=True, sharey=True,
+                                squeeze=False)
+        X, Y = np.meshgrid(xs, ys)
+        for j, ((ta, tb), name) in enumerate(zip(pairs, names)):
+            ra, rb = ratio(np.asarray(ta)), ratio(np.asarray(tb))
+            for i, (r, kind) in enumerate(((ra, "threshold"), (rb, "spectral"))):
+                ax = axs[i, j]
+                im = ax.pcolormesh(xs, ys, np.clip(r, -lim, lim), cmap="RdBu_r", vmin=-lim, vmax=lim,
+                                   shading="nearest")
+                if np.isnan(r).any():
+                    ax.pcolormesh(xs, ys, np.where(np.isnan(r), 1.0, np.nan), cmap="Greys", vmin=0, vmax=2,
+                                  shading="nearest")
+                ax.axhline(1.0, color="k", ls="--", lw=0.8)
+                log_axis(ax, "x")
+                log_axis(ax, "y")
+                ax.set_title(f"{name} ({kind})")
+            differ = np.isfinite(ra) & np.isfinite(rb) & (np.sign(ra) != np.sign(rb))
+            axs[1, j].plot(X[differ], Y[differ], "x", color="k", ms=5)
+            axs[1, j].set_xlabel(xlabel)
+        for i in range(2):
+            axs[i, 0].set_ylabel(ylabel)
+        fig.colorbar(im, ax=axs.ravel().tolist()).set_label(f"log10(τ_1/τ_2)  (clipped at ±{lim:g})")
+    return _done(fig, path, True)

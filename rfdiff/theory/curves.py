@@ -35,9 +35,11 @@ import numpy as np
 
 from ..errors import ConvergenceError
 from ..precision import float64
+from . import equations as _eq
 from .equations import constants, fixed_point_map, neuron_population, outputs, solve_real
 
-__all__ = ["theory_curves", "theory_curves_core", "neuron_population"]
+__all__ = ["theory_curves", "theory_curves_core", "neuron_population", "spectral_masses_core",
+           "theory_spectral_masses"]
 
 _NEWTON = 8  # at most this many Newton steps per μ (warm-started from the previous, larger μ)
 _FP = 25  # damped fixed-point steps before Newton where the start is far: first μ, jump to μ = 0, coarse τ steps
@@ -183,3 +185,79 @@ def _parse_clock(clock):
 
 
 _core_jit = jax.jit(theory_curves_core, static_argnames=("activation", "n_quad", "coef_nodes"))
+
+
+# spectral grid of the loss masses, relative to equations.scale: 11 decades, 440 nodes (2.1 % apart in λ). The
+# top is 10·scale because scale is not always above the V-weighted bulk (σ² = (4, 1), ψ_p = 4, ψ_n = 1: finite-d
+# eigenvalues up to 8.7 against scale 3.6, and the truncated grid lost 27 % of the first moment that sets τ_gen);
+# the mass and first-moment checks below say when the spectrum reaches outside the grid
+SPECTRAL_GRID = np.geomspace(1e-10, 10.0, 440)
+
+
+def spectral_masses_core(proportions, variances, gram, psi_p, psi_n, t, *, pop, rel_grid=SPECTRAL_GRID,
+                         eta_rel: float = 1e-8, tol: float = 1e-10):
+    """Pure, jittable: the per-class loss masses of the d → ∞ spectrum (``theory_notes/11_spectral_times.md``).
+
+    The class-c signal Q1_c(z) = (1/d) Tr V_cᵀ(U − z)⁻¹V = Δ Σ_c' π_c' R_cc'(z) is the Stieltjes transform of the
+    measure ν_c(dλ) = Σ_k b_c,k δ(λ − λ_k) of the finite-d closed form; its density is Im Q1_c(λ + i0)/π
+    (z = λ(1 + i·eta_rel), the spectrum's complex solve). Loss mass per grid node in ε units:
+    m_c,j = ν_c(λ_j) Δlog λ_j / S_c (∫ν/λ dλ = ∫ν d log λ, trapezoid weights). Returns a dict: ``lam`` (N,)
+    = scale·``rel_grid``, ``mass`` (K, N), ``mass_error`` (K,) = Σ_j m_c,j / (Q1_c(0)/S_c) − 1 (grid
+    quadrature and mass outside the grid; Q1_c(0) from a solve at z = i·λ_0·1e-3), ``moment_error`` (K,) the same
+    for the first moment Σ_j λ_j m_c,j against ∫ν_c/S_c = Y Im Q1_c(iY)/S_c (1 + O(λ²/Y²)), Y = 1e4·λ_N (it sets
+    τ^spec_gen), ``bad`` (number of nodes whose residual exceeds ``tol`` or left the physical branch; zero mass).
+    """
+    c = constants(pop, proportions, variances, psi_p, psi_n, t)
+    lam = _eq.scale(c) * jnp.asarray(rel_grid)
+    big = 1e4 * lam[-1]
+    cx = jnp.complex128  # explicit casts: the package runs under jax_numpy_dtype_promotion="strict"
+    iy = jnp.asarray(1j, cx)
+    z = jnp.concatenate([lam.astype(cx) * jnp.asarray(1.0 + 1j * eta_rel, cx),
+                         (iy * (1e-3 * lam[0]).astype(cx))[None], (iy * big.astype(cx))[None]])
+    st = _eq._solve_impl(z, c, (_eq.N_LEVELS, _eq.N_NEWTON, _eq.N_FINAL))
+    dlt = -jnp.expm1(-2.0 * t)
+    S = dlt / (jnp.exp(-2.0 * t) * variances + dlt)
+    q1 = dlt.astype(cx) * (st.R @ proportions.astype(cx))  # (N + 2, K)
+    ok = (st.residual[:-2] <= tol) & st.branch[:-2]
+    nu = jnp.where(ok[:, None], jnp.clip(q1[:-2].imag / jnp.pi, 0.0, None), 0.0)  # (N, K) density of ν_c
+    ll = jnp.log(lam)
+    dlog = jnp.concatenate([ll[1:2] - ll[:1], ll[2:] - ll[:-2], ll[-1:] - ll[-2:-1]]) / 2.0
+    mass = (nu * dlog[:, None]).T / S[:, None]
+    return {"lam": lam, "mass": mass, "mass_error": jnp.sum(mass, -1) / (q1[-2].real / S) - 1.0,
+            "moment_error": (mass @ lam) / (big * q1[-1].imag / S) - 1.0,
+            "bad": jnp.sum(~ok) + jnp.sum(st.residual[-2:] > tol)}
+
+
+_spectral_jit = jax.jit(spectral_masses_core, static_argnames=("eta_rel", "tol"))
+
+
+@float64
+def theory_spectral_masses(mixture, model, *, n_quad: int | None = None, shifts=None, mass_tol: float = 0.02):
+    """d → ∞ per-class loss masses of ``mixture`` under ``model``: ``(lam (N,), mass (K, N))`` in ε units.
+
+    Feed to :func:`rfdiff.theory.timescales.spectral_times`. Raises :class:`rfdiff.errors.ConvergenceError` if a
+    grid node did not converge or the masses or their first moments miss more than ``mass_tol`` (relative) of
+    their exact values (spectrum outside the grid, or a grid too coarse). ``n_quad``/``shifts`` as in
+    :func:`theory_curves`; isotropic classes.
+    """
+    props = np.asarray(mixture.proportions, dtype=np.float64)
+    if np.any(props <= 0):
+        raise ValueError(f"every class needs a positive proportion, got {props}")
+    if not np.allclose(np.asarray(mixture.levels), 1.0):
+        raise ValueError("theory_spectral_masses needs isotropic classes (mixture.levels all 1)")
+    if not isinstance(model.activation, str):
+        raise ValueError("theory_spectral_masses needs a named activation (model.activation)")
+    gram = jnp.asarray(mixture.centroid_gram, jnp.float64)
+    if n_quad is None:
+        n_quad = 1 if float(jnp.max(jnp.abs(gram))) == 0.0 else 1024
+    var = jnp.asarray(mixture.class_variance, jnp.float64)
+    pop = neuron_population(model.activation, var, gram, jnp.float64(model.t), n_quad=n_quad,
+                            shifts=None if shifts is None else jnp.asarray(shifts, jnp.float64))
+    out = _spectral_jit(jnp.asarray(props), var, gram, jnp.float64(model.psi_p), jnp.float64(model.psi_n),
+                        jnp.float64(model.t), pop=pop)
+    err = np.concatenate([np.asarray(out["mass_error"]), np.asarray(out["moment_error"])])
+    if int(out["bad"]) > 0 or not np.all(np.abs(err) <= mass_tol):
+        raise ConvergenceError(f"spectral masses: {int(out['bad'])} grid node(s) did not converge, mass and moment "
+                               f"errors {np.array2string(err, precision=3)} (tol {mass_tol:g})",
+                               residual=float(np.max(np.abs(err))), point={"n_quad": int(n_quad)})
+    return np.asarray(out["lam"]), np.asarray(out["mass"])

@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..precision import float64
-from .curves import theory_curves_core
+from .curves import spectral_masses_core, theory_curves_core
 from .equations import neuron_population
-from .timescales import curve_timescales, reversal_boundary
+from .timescales import curve_timescales, reversal_boundary, spectral_times
 from ..precision import x64
 
 if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
@@ -190,8 +190,8 @@ def default_n_quad(base_mixture: GaussianMixture, grid: Mapping[str, ArrayLike] 
 
 
 def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Float[ArrayLike, "T"] | None = None,
-                 n_quad: int | None = None, coef_nodes: int = 64, grid: Mapping[str, ArrayLike] | None = None
-                 ) -> Callable[[Mapping[str, Array]], dict[str, Array]]:
+                 n_quad: int | None = None, coef_nodes: int = 64, grid: Mapping[str, ArrayLike] | None = None,
+                 spectral: bool = False) -> Callable[[Mapping[str, Array]], dict[str, Array]]:
     """``params -> dict`` of per-class theory times (K,): ``tau_gen``, ``tau_mem``, ``tau_onset``,
     ``eps_test_min``, ``eps_train_inf`` and the scalar fixed-point ``residual``. Pure and jittable.
 
@@ -214,6 +214,11 @@ def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Fl
     value absent from the table raises a ValueError when called eagerly and gives a NaN time and an infinite
     ``residual`` inside a trace (callers check the residual; ``rfdiff phase-diagram`` refuses such a point).
     Without ``grid`` every call builds its population (single points, root finding).
+
+    ``spectral=True`` adds the spectral times of :func:`rfdiff.theory.timescales.spectral_times` on the d → ∞ loss
+    masses (:func:`rfdiff.theory.curves.spectral_masses_core`, same population): ``tau_gen_spec``,
+    ``tau_mem_spec``, ``tau_onset_spec``, ``mass_spec`` (K,) and the scalar ``spec_error`` (largest relative
+    mass or first-moment error of the λ grid; ``inf`` where a node did not converge). Clock-free.
     """
     taus = np.asarray(default_taus() if taus is None else taus, dtype=np.float64)
     if taus.ndim != 1 or taus.size < 2 or np.any(taus <= 0) or np.any(np.diff(taus) <= 0):
@@ -264,16 +269,25 @@ def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Fl
         ts = curve_timescales(tg, out["eps_test"], out["eps_train"], out["eps_train_inf"])
         res = {"tau_gen": ts.tau_gen, "tau_mem": ts.tau_mem, "tau_onset": ts.tau_onset,
                "eps_test_min": ts.eps_test_min, "eps_train_inf": ts.eps_train_inf, "residual": out["residual"]}
+        if spectral:
+            if pop is None:
+                pop = neuron_population(base_model.activation, var, gram, t, n_quad=n_quad, coef_nodes=coef_nodes)
+            sm = spectral_masses_core(props, var, gram, psi_p, psi_n, t, pop=pop)
+            res.update(spectral_times(sm["lam"], sm["mass"])._asdict())
+            err = jnp.maximum(jnp.max(jnp.abs(sm["mass_error"])), jnp.max(jnp.abs(sm["moment_error"])))
+            res["spec_error"] = jnp.where(sm["bad"] > 0, jnp.inf, err)
         if grid is not None:  # a point outside the table: NaN times and an infinite residual, never a guess
-            res = {k: jnp.where(ok, v, jnp.inf if k == "residual" else jnp.nan) for k, v in res.items()}
+            res = {k: jnp.where(ok, v, jnp.inf if k in ("residual", "spec_error") else jnp.nan)
+                   for k, v in res.items()}
         return res
 
     # the trailing dimension of each per-class output: phase_diagram names it "class" without being told
-    fn.out_dims = {k: ("class",) for k in PER_CLASS_OUTPUTS}
+    fn.out_dims = {k: ("class",) for k in PER_CLASS_OUTPUTS + (SPECTRAL_OUTPUTS if spectral else ())}
     return fn
 
 
 PER_CLASS_OUTPUTS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
+SPECTRAL_OUTPUTS = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
 
 
 def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17, lo: int = 16,

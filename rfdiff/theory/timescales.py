@@ -13,8 +13,25 @@ Definitions (first crossing of a level, log-linear interpolation in τ between g
     τ_onset,c : first τ with ε_c^tr(τ) ≤ −1                           one class-score unit below Bayes (no asymptote)
 
 A level never reached on the grid gives ``+inf``; a level already met at the first grid point gives ``NaN``
-(the grid starts too late to resolve the time). All functions are written in ``jax.numpy`` over trailing
-time axes ``(..., T)``, so they run inside ``jit``/``vmap`` (phase diagrams) as well as on NumPy logs.
+(the grid starts too late to resolve the time).
+
+**Spectral times** (:func:`spectral_times`, ``theory_notes/11_spectral_times.md``) read the same three levels off a
+per-class spectral measure instead of a curve. With U = Σ_k λ_k q_k q_kᵀ and the class-c loss mass
+m_c,k = (q_kᵀ V_c Vᵀ q_k)/(d λ_k S_c) (ε units), every clock's train curve of the class-weighted loss is
+1 − Σ_k m_k h(λ_kτ) with h(x) = 1 − e^{−2x} (flow) or 1 − (1 + x)^{−2} (ridge); the clock-free *sharp filter*
+ĥ(x) = min(2x, 1) keeps both of h's asymptotes (2x learning, then saturation) and gives, per class,
+C_c(τ) = Σ_k m_c,k min(2λ_kτ, 1) (the mass above 1/(2τ) plus 2τ × the first moment below)::
+
+    τ^spec_gen,c   : C_c = 1/2                      half the Bayes gap
+    τ^spec_mem,c   : C_c = (1 + M_c)/2,  M_c = Σ_k m_c,k      half the spectral plateau 1 − M_c (NaN if M_c ≤ 1)
+    τ^spec_onset,c : C_c = 2                        ε̂ = −1
+
+Since h ≤ ĥ on both clocks, a curve that *is* 1 − Σ m h (one class, or the class-weighted total) crosses each
+level no earlier than its spectral time; for one atom of mass M at λ and a level u·M the ratio is
+−ln(1 − u)/u (flow) or 2[(1 − u)^{−1/2} − 1]/u (ridge), → 1 as u → 0.
+
+All functions are written in ``jax.numpy`` over trailing time axes ``(..., T)`` (or ``(..., N)`` atoms), so they
+run inside ``jit``/``vmap`` (phase diagrams) as well as on NumPy logs.
 
 Example::
 
@@ -48,6 +65,8 @@ __all__ = [
     "curve_timescales",
     "reversal_boundary",
     "scaling_exponents",
+    "SpectralTimes",
+    "spectral_times",
 ]
 
 
@@ -188,3 +207,80 @@ def scaling_exponents(n: Float[ArrayLike, "N"], tau: Float[ArrayLike, "N"]) -> t
     ok = np.isfinite(lt)
     slope = np.polyfit(ln[ok], lt[ok], 1)[0] if ok.sum() >= 2 else np.nan
     return local, float(slope)
+
+
+class SpectralTimes(NamedTuple):
+    """Per-class spectral times (each shape (...)); see :func:`spectral_times`."""
+
+    tau_gen_spec: jax.Array
+    tau_mem_spec: jax.Array
+    tau_onset_spec: jax.Array
+    mass_spec: jax.Array  # M_c = total loss mass (ε units): 1 − M_c is the sharp-cutoff plateau ε̂_c(∞)
+
+
+def _check_spectrum(lam, mass):
+    if isinstance(lam, jax.core.Tracer) or isinstance(mass, jax.core.Tracer):
+        return
+    lam_np, mass_np = np.asarray(lam, dtype=float), np.asarray(mass, dtype=float)
+    if lam_np.ndim < 1 or lam_np.shape[-1] < 1 or mass_np.ndim < 1 or mass_np.shape[-1] != lam_np.shape[-1]:
+        raise ValueError(f"lam (..., N) and mass (..., N) must share their last axis, got {lam_np.shape} and "
+                         f"{mass_np.shape}")
+    if not np.all(np.isfinite(lam_np)):
+        raise ValueError("lam must be finite")
+    if not np.all(np.isfinite(mass_np)):
+        raise ValueError("mass must be finite (zero the weight of null directions instead of dividing by λ = 0)")
+
+
+def spectral_times(lam: Float[ArrayLike, "*b N"], mass: Float[ArrayLike, "*b N"], *, onset_level: float = -1.0
+                   ) -> SpectralTimes:
+    """Spectral per-class times from atoms ``lam`` carrying loss mass ``mass`` (ε units), in closed form.
+
+    ``lam`` (..., N) broadcasts against ``mass`` (..., N) (e.g. one eigenvalue set for K classes: (N,) and
+    (K, N)); ``mass[..., k]`` is m_c,k of the module docstring (the caller divides by S_c and by λ_k; directions
+    with λ_k ≤ 0 are never learned). The sharp-filter curve ε̂(τ) = 1 − C(τ), C(τ) = Σ_k m_k min(2λ_kτ, 1), is
+    piecewise linear in τ with breakpoints 1/(2λ_k); each time is its exact first crossing of the level
+    C = ½ (gen), (1 + M)/2 (mem, M = Σ m_k; NaN if M ≤ 1), 1 − ``onset_level`` (onset). ``+inf`` where a level is
+    never reached. Pure ``jax.numpy``: jit/vmap-able. A density on a grid is passed as node masses (density ×
+    quadrature weight); C is continuous in τ, so the times move by O(grid spacing) only.
+
+    Example (one atom λ = 2 carrying M = 4: C = 4 min(4τ, 1))::
+
+        >>> ts = spectral_times(np.array([2.0]), np.array([4.0]))
+        >>> [round(float(x), 6) for x in ts]   # ½ = 16τ; 5/2 = 16τ; 2 = 16τ; M
+        [0.03125, 0.15625, 0.125, 4.0]
+    """
+    _check_spectrum(lam, mass)
+    mass = jnp.asarray(mass)
+    lam = jnp.broadcast_to(jnp.asarray(lam, mass.dtype), mass.shape)
+    lam = jnp.maximum(lam, 0.0)  # λ ≤ 0: min(2λτ, 1) = 0 at every τ
+    order = jnp.argsort(-lam, axis=-1, stable=True)  # descending λ: the order in which directions saturate
+    lam_s = jnp.take_along_axis(lam, order, axis=-1)
+    m_s = jnp.take_along_axis(mass, order, axis=-1)
+    a_in = jnp.cumsum(m_s, axis=-1)  # A_k: mass of the saturated atoms j ≤ k
+    lm = jnp.cumsum(lam_s * m_s, axis=-1)
+    b_out = lm[..., -1:] - lm  # B_k = Σ_{j>k} λ_j m_j: first moment of the atoms still in their linear regime
+    safe = jnp.where(lam_s > 0, lam_s, 1.0)
+    c_at = jnp.where(lam_s > 0, a_in + b_out / safe, -jnp.inf)  # C at the breakpoint τ_k = 1/(2λ_k)
+    total = a_in[..., -1]
+    zero = jnp.zeros(total.shape + (1,), mass.dtype)
+    # on the segment before breakpoint k: C = A_{k−1} + 2τ B_{k−1}
+    a_prev = jnp.concatenate([zero, a_in[..., :-1]], axis=-1)
+    b_prev = jnp.concatenate([lm[..., -1:], b_out[..., :-1]], axis=-1)
+
+    def at_level(level):
+        reached = c_at >= level[..., None]
+        hit = jnp.any(reached, axis=-1)
+        k = jnp.argmax(reached, axis=-1)[..., None]
+        a = jnp.take_along_axis(a_prev, k, axis=-1)[..., 0]
+        b = jnp.take_along_axis(b_prev, k, axis=-1)[..., 0]
+        tau = jnp.where(b > 0, (level - a) / (2.0 * jnp.where(b > 0, b, 1.0)), 0.0)
+        tau = jnp.maximum(tau, 0.0)
+        return jnp.where(jnp.isnan(level), jnp.nan, jnp.where(hit, tau, jnp.inf))
+
+    full = lambda v: jnp.full(total.shape, v, mass.dtype)  # noqa: E731
+    return SpectralTimes(
+        tau_gen_spec=at_level(full(0.5)),
+        tau_mem_spec=at_level(jnp.where(total > 1.0, 0.5 * (1.0 + total), jnp.nan)),
+        tau_onset_spec=at_level(full(1.0 - onset_level)),
+        mass_spec=total,
+    )

@@ -122,6 +122,14 @@ def test_timescales_table_on_stdout_equals_library(tmp_path, capsys):
     api = rfdiff.to_dataset(ts)
     np.testing.assert_array_equal(api["tau_gen"].values, ds["theory_tau_gen"].values)
     assert api["tau_gen"].attrs["units"] == ds["theory_tau_gen"].attrs["units"]
+    # spectral times (clock-free): the library's, for the theory and the finite-d closed form
+    from rfdiff.theory.curves import theory_spectral_masses
+    from rfdiff.theory.timescales import spectral_times
+
+    sp = spectral_times(*theory_spectral_masses(s.build_mixture(), s.build_model()))
+    np.testing.assert_allclose(ds["theory_tau_mem_spec"].values, np.asarray(sp.tau_mem_spec), rtol=1e-12)
+    assert np.all(np.isfinite(ds["finite_tau_gen_spec"].values))
+    assert "spectral" in ds["theory_tau_gen_spec"].attrs["long_name"]
 
 
 def test_curves_file_is_labelled_and_equals_library(tmp_path):
