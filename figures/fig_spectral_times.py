@@ -52,9 +52,9 @@ def agreement(taus):
 
 
 def make(quick: bool = False):
-    """Yields ("spectral_times", Figure). Measured on the shared 2-core CPU at load average ~19 (four helpers and a
-    U-Net training): compute 584 s quick (6 × 6), 675 s default (14 × 14), nearly all of it the compilation of the
-    vmapped curves + complex spectral solve; not measured on a quiet machine (the ~20 s target is not shown)."""
+    """Yields ("spectral_times", Figure). Compute time on the 2-core CPU with one other job running: 9.4 s quick
+    (6 × 6, compilation included), 12.3 s default (14 × 14, after the quick grid in the same process); peak RSS of
+    both 0.74 GB. Under a load average of ~19 the same took 584 s / 675 s (compilation starved)."""
     xs, rs, taus, err = compute(quick)
     fig = plot_order_pairs(xs, rs, [(taus[a], taus[b]) for a, b in PAIRS],
                            names=[a for a, _ in PAIRS], xlabel="ψ_n = n/d   (ψ_p = 8)", ylabel="σ_1/σ_2")
