@@ -96,6 +96,16 @@ def _plot(curves, steps, times, classes, names, taus, path):
 
     from rfdiff.plots import save_figure
 
+    fig = draw(curves, steps, times, classes, names, taus)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def draw(curves, steps, times, classes, names, taus):
+    """Per class (columns) and OU time (rows): ε_c^te of the real- and surrogate-trained runs (thin: seeds, thick:
+    mean; solid: real test images, dashed: Gaussian test draws), τ_gen of the real runs, last agreeing checkpoint."""
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(len(times), len(classes), figsize=(4.2 * len(classes), 2.6 * len(times)),
                              squeeze=False, sharex=True)
     for j, t in enumerate(times):
@@ -124,8 +134,42 @@ def _plot(curves, steps, times, classes, names, taus, path):
                 ax.set_xlabel("Adam step")
     axes[0, 0].legend(fontsize=6, loc="upper right")
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    return fig
+
+
+def load_curves(done: dict[str, Path]):
+    """From finished run folders (``<kind>_seed<k>`` with metrics.npz and surrogate_test.npz): (summaries, steps,
+    times, classes, curves, τ_gen of the real runs (K, T), until (K lists of T))."""
+    summ = {n: summarise(d) for n, d in done.items()}
+    first = summ[next(iter(done))]
+    steps = first["arrays"]["step"].astype(np.int64)
+    for n, s in summ.items():
+        if s["arrays"]["step"].tolist() != steps.tolist():
+            raise SystemExit(f"run {n} stopped at step {int(s['arrays']['step'][-1])} (unfinished); rerun report.py")
+    classes, times = first["classes"], first["times"]
+    curves = {kind: {"real_test": np.stack([summ[n]["arrays"]["eps_test"] for n in done if n.startswith(kind)]),
+                     "gauss_test": np.stack([load_result(done[n] / "surrogate_test.npz")[0]["eps_test_gaussian"]
+                                             for n in done if n.startswith(kind)])} for kind in KINDS}
+    tau = {kind: np.stack([summ[n]["tau_gen"] for n in done if n.startswith(kind)]) for kind in KINDS}  # (S, K, T)
+    until, first_diff = [], []
+    for c in range(len(classes)):
+        u, f = zip(*[coincide_until(steps, agreement(curves["real"]["real_test"][:, :, c, j],
+                                                     curves["gaussian"]["real_test"][:, :, c, j]))
+                     for j in range(len(times))])
+        until.append(list(u))
+        first_diff.append(list(f))
+    # τ_gen of the real runs: the mean over seeds where every seed resolved it (NaN: reached at the first
+    # checkpoint in some seed; inf: not reached)
+    return summ, steps, times, classes, curves, tau, tau["real"].mean(0), until, first_diff
+
+
+def figure_from_results(results: Path, names: dict):
+    """The report's figure from committed results (``validation/surrogate/results``); None if there are none."""
+    done = {p.name: p for p in sorted(Path(results).glob("*")) if (p / "surrogate_test.npz").is_file()}
+    if not done:
+        return None
+    _, steps, times, classes, curves, _, tau_real, until, _ = load_curves(done)
+    return draw(curves, steps, times, classes, names, {"tau_gen": tau_real, "until": until})
 
 
 def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
@@ -147,27 +191,9 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
     missing = [n for n in runs if n not in done]
     if missing:
         raise SystemExit(f"runs not finished under {runs_dir}: {missing}")
-    summ = {n: summarise(d) for n, d in done.items()}
+    summ, steps, times, classes, curves, tau, tau_real, until, first_diff = load_curves(
+        {n: done[n] for n in runs})
     first = summ[next(iter(done))]
-    steps = first["arrays"]["step"].astype(np.int64)
-    for n, s in summ.items():
-        if s["arrays"]["step"].tolist() != steps.tolist():
-            raise SystemExit(f"run {n} stopped at step {int(s['arrays']['step'][-1])} (unfinished); rerun report.py")
-    classes, times = first["classes"], first["times"]
-    curves = {kind: {"real_test": np.stack([summ[n]["arrays"]["eps_test"] for n in runs if n.startswith(kind)]),
-                     "gauss_test": np.stack([load_result(done[n] / "surrogate_test.npz")[0]["eps_test_gaussian"]
-                                             for n in runs if n.startswith(kind)])} for kind in KINDS}
-    tau = {kind: np.stack([summ[n]["tau_gen"] for n in runs if n.startswith(kind)]) for kind in KINDS}  # (S, K, T)
-    until, first_diff = [], []
-    for c in range(len(classes)):
-        u, f = zip(*[coincide_until(steps, agreement(curves["real"]["real_test"][:, :, c, j],
-                                                     curves["gaussian"]["real_test"][:, :, c, j]))
-                     for j in range(len(times))])
-        until.append(list(u))
-        first_diff.append(list(f))
-    # τ_gen of the real runs: the mean over seeds where every seed resolved it (NaN: reached at the first
-    # checkpoint in some seed; inf: not reached)
-    tau_real = tau["real"].mean(0)
     _plot(curves, steps, times, classes, names, {"tau_gen": tau_real, "until": until}, out / "surrogate_curves")
 
     cfgs = {n: json.loads((d / "config.json").read_text()) for n, d in done.items()}
