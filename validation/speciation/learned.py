@@ -239,7 +239,7 @@ def stage_memo(quick: bool):
                 from rfdiff.simulate.metrics import binomial_interval
 
                 frac[i] = k / len(x)
-                lo[i], hi[i] = (float(v) for v in binomial_interval(np.array([k]), np.array([len(x)])))
+                lo[i], hi[i] = (float(np.ravel(v)[0]) for v in binomial_interval(np.array([k]), np.array([len(x)])))
                 print(f"memo ψ_p={pp} ψ_n={pn} t_min={tmin} τ={c['taus'][i]:g}: {frac[i]:.3f} [{lo[i]:.3f}, {hi[i]:.3f}]",
                       flush=True)
             save_result(res, {"taus": np.asarray(c["taus"]), "fraction": frac, "ci_low": lo, "ci_high": hi},
