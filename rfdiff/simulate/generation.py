@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
     from jaxtyping import Array, ArrayLike, DTypeLike, Float, Key
     from ..finite.features import FiniteProblem
 
-__all__ = ["RFScoreGrid", "RFScore", "train_time_grid", "rf_score_fn", "generate", "memorization"]
+__all__ = ["RFScoreGrid", "RFScore", "train_time_grid", "flow_time_grids", "rf_score_fn", "generate",
+           "memorization"]
 
 
 class RFScoreGrid(NamedTuple):
@@ -76,6 +77,48 @@ def train_time_grid(problem: FiniteProblem, times: Float[ArrayLike, "J"], config
         lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])
         As.append(train_rf(prob_t, config_fn(float(t), lam_max), moments=mom, progress=progress).A)
     return RFScoreGrid(times, np.stack(As), np.asarray(problem.W), problem.model.activation)
+
+
+def flow_time_grids(problem: FiniteProblem, times: Float[ArrayLike, "J"], taus: Float[ArrayLike, "T"], *,
+                    kind: str = "flow", step: float | None = None,
+                    moments_kwargs: dict | None = None) -> list[RFScoreGrid]:
+    """One :class:`RFScoreGrid` per training time in ``taus``: the readouts of :func:`train_time_grid`, in closed form.
+
+    From A(0) = 0 on the exact (noise-averaged) loss at each diffusion time t_j (``theory_notes/04_dynamics.md`` §1)::
+
+        A_j(τ) = −√(p/Δ_j) V_jᵀ Q_j diag(f(τ)) Q_jᵀ,   U_j = Q_j diag(λ) Q_jᵀ,
+
+    f from :mod:`rfdiff.finite.closed_form` (``kind="flow"``: (1 − e^{−τλ})/λ; ``"gd"`` with ``step`` η: GD with
+    τ/η steps, identical to :func:`train_time_grid` with ``noise="exact"``). One moment computation and one
+    eigendecomposition per t serve every τ, so τ up to 10⁶ costs nothing extra. ``moments_kwargs`` as in
+    :func:`train_time_grid`.
+    """
+    from ..finite.closed_form import _KINDS, _f_weights
+    from ..finite.features import train_moments
+
+    times = np.asarray(times, np.float64)
+    if times.ndim != 1 or times.size < 1 or np.any(times <= 0) or np.any(np.diff(times) <= 0):
+        raise ValueError(f"times must be a strictly increasing 1-d array of positive times, got {times}")
+    taus = np.atleast_1d(np.asarray(taus, np.float64))
+    if taus.ndim != 1 or np.any(~np.isfinite(taus)) or np.any(taus < 0):
+        raise ValueError(f"taus must be finite non-negative training times, got {taus}")
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if kind == "gd" and not (step is not None and step > 0):
+        raise ValueError(f"kind='gd' needs a positive step, got {step}")
+    p = problem.p
+    As = []
+    for t in times:
+        prob_t = eqx.tree_at(lambda pr: pr.model, problem, type(problem.model)(
+            problem.model.psi_p, problem.model.psi_n, float(t), problem.model.activation))
+        with x64():
+            mom = train_moments(prob_t, per_class=False, **(moments_kwargs or {}))
+            lam, Q = np.linalg.eigh(0.5 * (np.asarray(mom.U) + np.asarray(mom.U).T))
+            f = np.asarray(_f_weights(jnp.asarray(lam), jnp.asarray(taus), kind, step))  # (T, p)
+        VQ = np.asarray(mom.V).T @ Q  # (d, p)
+        As.append(-np.sqrt(p / -np.expm1(-2.0 * t)) * np.einsum("dk,tk,lk->tdl", VQ, f, Q))  # (T, d, p)
+    A = np.stack(As, axis=1)  # (T, J, d, p)
+    return [RFScoreGrid(times, A[i], np.asarray(problem.W), problem.model.activation) for i in range(taus.size)]
 
 
 class RFScore(eqx.Module):

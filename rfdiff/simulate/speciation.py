@@ -218,16 +218,20 @@ def posterior_speciation_times(traj: PosteriorTrajectories, theta: float = 0.9, 
     return {"times": times, "se": se, "ci": ci, "counts": counts, "median": med}
 
 
-def cloning(score_fn: ScoreFn, mixture: GaussianMixture, centroids: Float[ArrayLike, "K d"], key: Key[Array, ""],
+def cloning(score_fn: ScoreFn, mixture: GaussianMixture | None, centroids: Float[ArrayLike, "K d"] | None, key: Key[Array, ""],
             t_grid: Float[ArrayLike, "N+1"], clone_times: float | Float[ArrayLike, "C"], n: int, *,
             n_clones: int = 2, t_end: float | None = None, method: str = "exponential",
             dtype: DTypeLike = jnp.float32,
-            n_boot: int = 200, seed: int = 0) -> dict:
+            n_boot: int = 200, seed: int = 0, observe: ScoreFn | None = None, d: int | None = None) -> dict:
     """Cloning protocol: φ_c(t) at each clone time, with bootstrap standard errors over parents.
 
     ``n`` parents run from ``t_grid[0]``; at each clone time (snapped to the nearest grid time) every parent
     is copied ``n_clones`` times and the copies run independently down to ``t_end`` (default the last grid
     time; any time by which classes are decided), then are classified by the argmax of the posterior.
+
+    The posterior is that of (``mixture``, ``centroids``), or ``observe(x, t) -> log P(c | x)`` (n, K) when
+    given (data without a mixture, e.g. a classifier, :func:`rfdiff.unet.score.classifier_posterior`); then
+    ``mixture`` and ``centroids`` may be None and ``d`` is the state dimension.
 
     Returns ``t`` (C,) snapped clone times, ``phi`` (C, K), ``se`` (C, K), ``phi_posterior`` (C, K) the
     parents' estimate E[P_c²]/E[P_c] of the same quantity, and ``phi_total`` (C,) = P(two copies agree).
@@ -243,10 +247,16 @@ def cloning(score_fn: ScoreFn, mixture: GaussianMixture, centroids: Float[ArrayL
     idx = np.unique(np.argmin(np.abs(ts[:, None] - ct[None, :]), axis=0))  # increasing = decreasing t
     if np.any(idx == 0) or np.any(idx >= i_end):
         raise ValueError(f"clone_times must lie strictly between t_grid[0]={ts[0]} and t_end={ts[i_end]}")
-    mu = jnp.asarray(centroids)
-    d = mu.shape[-1]
-    k = mixture.num_classes
-    observe = posterior_observer(mixture, mu)
+    if observe is None:
+        if mixture is None or centroids is None:
+            raise ValueError("cloning needs mixture and centroids, or an observe(x, t) posterior and d")
+        mu = jnp.asarray(centroids)
+        d = mu.shape[-1]
+        observe = posterior_observer(mixture, mu)
+    elif d is None or int(d) != d or d < 1:
+        raise ValueError(f"d must be a positive integer (the state dimension) with observe, got {d}")
+    d = int(d)
+    k = jax.eval_shape(observe, jax.ShapeDtypeStruct((1, d), dtype), jax.ShapeDtypeStruct((), dtype)).shape[-1]
     k_init, k_seg, k_clone = jax.random.split(key, 3)
     x = jax.random.normal(k_init, (n, d), dtype=dtype)
     rng = np.random.default_rng(seed)

@@ -50,3 +50,9 @@ from .evaluate import (
     train_classifier as train_classifier,
     load_or_train_classifier as load_or_train_classifier,
 )
+from .score import (
+    UNetScore as UNetScore,
+    unet_score_fn as unet_score_fn,
+    ClassifierPosterior as ClassifierPosterior,
+    classifier_posterior as classifier_posterior,
+)

@@ -260,7 +260,10 @@ def main(argv=None):
               "calibration against independent replicates is in [calibration.md](calibration.md). Variance-only "
               "classes need much finer steps (the radial signal is O(d^{-1/2})): [variance_steps.md](variance_steps.md).",
               "",
-              f"Total run time {time.perf_counter() - t0:.0f} s on a shared 2-core CPU."]
+              f"Total run time {time.perf_counter() - t0:.0f} s on a shared 2-core CPU.", "",
+              "## 5. Learned scores (RF per diffusion time, small U-Nets)", "",
+              "Speciation measured with learned scores beside the exact-score theory: [learned.md](learned.md) "
+              "(written by `validation/speciation/learned.py`)."]
     if write:
         atomic_write_text(OUT / "README.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
