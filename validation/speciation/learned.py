@@ -59,19 +59,6 @@ def _unet_dir(r, quick):
     return RUNS / ("quick" if quick else "full") / f"unet_r{r}"
 
 
-def unet_mixture(stats, proportions=None):
-    """Moment-matched two-class mixture of the class statistics (π, σ_c², centroid Gram M).
-
-    Written here because rfdiff.unet.fmnist has no ``mixture_from_statistics`` on this branch yet (the integrator
-    is adding one); same mapping: π from the subset counts, σ_c² = Tr Cov_c/d, M_cc' = μ_c·μ_c'/d (population).
-    """
-    from rfdiff import GaussianMixture
-
-    pi = np.asarray(stats.proportions if proportions is None else proportions, np.float64)
-    g = np.asarray(stats.centroid_gram, np.float64)
-    return GaussianMixture.create(pi / pi.sum(), np.asarray(stats.variance, np.float64), 0.5 * (g + g.T))
-
-
 UNET_CLONE_TIMES = np.geomspace(0.05, 2.0, 6)
 
 
@@ -85,6 +72,7 @@ def stage_unet(quick: bool):
     from rfdiff.unet.evaluate import load_or_train_classifier
     from rfdiff.unet.model import make_schedule
     from rfdiff.unet.score import classifier_posterior, unet_score_fn
+    from rfdiff.unet.theory_map import mixture_from_statistics
     from rfdiff.unet.training import _load_state, prepare_data
 
     n_par = 16 if quick else 100
@@ -98,7 +86,7 @@ def stage_unet(quick: bool):
         d = cfg.image_size ** 2
         clf, _ = load_or_train_classifier(clf_path, d, lambda: (_ for _ in ()).throw(FileNotFoundError(clf_path)))
         ab = make_schedule(cfg.schedule, cfg.num_steps)
-        mix = unet_mixture(data["stats"])
+        mix = mixture_from_statistics(data["stats"])  # the one moment-matching map (rfdiff.unet.theory_map)
         theory = {th: speciation_times(mix, d, th, statistic="clone") for th in (0.9, 0.99)}  # φ_c, as cloning
         for ck in sorted((out / "ckpt").glob("step_*.eqx")):
             res = out / f"cloning_{ck.stem}.npz"
