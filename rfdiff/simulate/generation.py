@@ -54,6 +54,19 @@ class RFScoreGrid(NamedTuple):
     activation: str
 
 
+def _check_times(times) -> np.ndarray:
+    times = np.asarray(times, np.float64)
+    if times.ndim != 1 or times.size < 1 or np.any(times <= 0) or np.any(np.diff(times) <= 0):
+        raise ValueError(f"times must be a strictly increasing 1-d array of positive times, got {times}")
+    return times
+
+
+def _at_time(problem: FiniteProblem, t) -> FiniteProblem:
+    """The same realisation (W, data) with the model's diffusion time set to ``t``."""
+    m = problem.model
+    return eqx.tree_at(lambda pr: pr.model, problem, type(m)(m.psi_p, m.psi_n, float(t), m.activation))
+
+
 def train_time_grid(problem: FiniteProblem, times: Float[ArrayLike, "J"], config_fn: Callable, *, progress: bool = False,
                     moments_kwargs: dict | None = None) -> RFScoreGrid:
     """Train one RF readout per time in ``times`` on ``problem`` (its W and training set; its own t ignored).
@@ -65,13 +78,10 @@ def train_time_grid(problem: FiniteProblem, times: Float[ArrayLike, "J"], config
     from ..finite.features import train_moments
     from .train import train_rf
 
-    times = np.asarray(times, np.float64)
-    if times.ndim != 1 or times.size < 1 or np.any(times <= 0) or np.any(np.diff(times) <= 0):
-        raise ValueError(f"times must be a strictly increasing 1-d array of positive times, got {times}")
+    times = _check_times(times)
     As = []
     for t in times:
-        prob_t = eqx.tree_at(lambda pr: pr.model, problem, type(problem.model)(
-            problem.model.psi_p, problem.model.psi_n, float(t), problem.model.activation))
+        prob_t = _at_time(problem, t)
         with x64():
             mom = train_moments(prob_t, per_class=False, **(moments_kwargs or {}))
         lam_max = float(np.linalg.eigvalsh(np.asarray(mom.U))[-1])
@@ -96,9 +106,7 @@ def flow_time_grids(problem: FiniteProblem, times: Float[ArrayLike, "J"], taus: 
     from ..finite.closed_form import _KINDS, _f_weights
     from ..finite.features import train_moments
 
-    times = np.asarray(times, np.float64)
-    if times.ndim != 1 or times.size < 1 or np.any(times <= 0) or np.any(np.diff(times) <= 0):
-        raise ValueError(f"times must be a strictly increasing 1-d array of positive times, got {times}")
+    times = _check_times(times)
     taus = np.atleast_1d(np.asarray(taus, np.float64))
     if taus.ndim != 1 or np.any(~np.isfinite(taus)) or np.any(taus < 0):
         raise ValueError(f"taus must be finite non-negative training times, got {taus}")
@@ -109,8 +117,7 @@ def flow_time_grids(problem: FiniteProblem, times: Float[ArrayLike, "J"], taus: 
     p = problem.p
     As = []
     for t in times:
-        prob_t = eqx.tree_at(lambda pr: pr.model, problem, type(problem.model)(
-            problem.model.psi_p, problem.model.psi_n, float(t), problem.model.activation))
+        prob_t = _at_time(problem, t)
         with x64():
             mom = train_moments(prob_t, per_class=False, **(moments_kwargs or {}))
             lam, Q = np.linalg.eigh(0.5 * (np.asarray(mom.U) + np.asarray(mom.U).T))
