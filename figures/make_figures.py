@@ -70,6 +70,11 @@ def main(argv=None) -> int:
                 print(f"{name}: {now - t0:.1f} s, peak RSS {peak_rss_mb():.0f} MiB -> "
                       f"{', '.join(p.name for p in written)}", flush=True)  # one progress line per figure
                 t0 = now
+        if "jax" in sys.modules:  # a topic's compiled programs are not reused by the next: free them (peak memory)
+            import gc
+
+            sys.modules["jax"].clear_caches()
+            gc.collect()
     print(f"{count} figure(s) in {time.perf_counter() - start:.1f} s, peak RSS {peak_rss_mb():.0f} MiB, "
           f"under {args.outdir}", flush=True)
     return 0
