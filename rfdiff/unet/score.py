@@ -14,7 +14,7 @@ images, x (n, H·W).
 Example (an untrained network; shapes only)::
 
     >>> from rfdiff.unet.model import init_unet, make_schedule
-    >>> sc = unet_score_fn(init_unet(0, (4, 8), 8), make_schedule("cosine", 100))
+    >>> sc = unet_score_fn(init_unet(0, (4, 8), 8), make_schedule("cosine", 100), 8)
     >>> sc(jnp.zeros((3, 64)), jnp.asarray(0.5)).shape
     (3, 64)
 """
