@@ -14,12 +14,15 @@ times are measured, not bounded.
   weights the theory recommends for the target "window" (:func:`rfdiff.unet.theory_map.recommended_weights` on
   the moment-matched mixture; cached in ``weights.json`` beside this script, keyed by its inputs), seeds 0–2.
 
+τ_gen falls within the first few Adam steps, so every main-grid and weighted run is repeated to step 120 with
+evaluations from step 1 (``--early``: same seed, hence the same trajectory) and the report joins the curves.
+
 Every run is resumable (``rfdiff.unet.training.train(..., resume=True)``): rerunning after a kill continues where
 it stopped, bit-identically. Runs can be spread over processes (``--worker 0/2`` and ``--worker 1/2``; on a
 2-core machine set ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` so each uses one core). The report
 (``write_report.py``) reads whatever runs have finished.
 
-    python validation/unet/report.py [--runs-dir runs/unet_protocol] [--worker I/N] [--report-only]
+    python validation/unet/report.py [--runs-dir runs/unet_protocol] [--worker I/N] [--early] [--report-only]
 """
 
 from __future__ import annotations
