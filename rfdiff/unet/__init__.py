@@ -26,6 +26,7 @@ from .training import (
     train as train,
     summarise as summarise,
     eval_steps as eval_steps,
+    target_step as target_step,
     init_state as init_state,
     train_step as train_step,
 )

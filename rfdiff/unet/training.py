@@ -44,7 +44,8 @@ from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content
                   save_result)
 from ..simulate.metrics import memorization_report
 
-__all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps", "init_state", "train_step"]
+__all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps", "target_step", "init_state",
+           "train_step"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ class UNetConfig:
     class of ``classes``): per-class weights of the ε-prediction loss, rescaled so Σ_c π_c w_c = 1 with π the
     training-subset proportions (``theory_notes/10_reweighting.md``); None: all 1. ``data="gaussian"``: every
     training image is replaced by a draw from its class's population Gaussian (:mod:`rfdiff.unet.surrogate`;
-    same indices and counts, pixels not clipped); the test images stay real."""
+    same indices and counts, pixels not clipped); the test images stay real. ``max_train_steps``: when set, a run
+    whose classes have not all memorised (memorised fraction ≥ 1/2 at some evaluation) by ``train_steps`` goes on,
+    evaluating on the continued log-spaced grid, until they have or the next evaluation would pass the cap
+    (:func:`target_step`); the steps up to ``train_steps`` are those of the run without the cap."""
 
     classes: tuple[int, ...] = (8, 7)
     counts: tuple[int, ...] | None = None
@@ -84,6 +88,7 @@ class UNetConfig:
     data_path: str | None = None
     loss_weights: tuple[float, ...] | None = None
     data: str = "real"  # "gaussian": the training subset replaced by draws from its classes' Gaussians
+    max_train_steps: int | None = None  # extension cap: see :func:`target_step`
 
     def __post_init__(self):
         if self.data not in ("real", "gaussian"):
@@ -96,6 +101,8 @@ class UNetConfig:
                      "n_samples", "sample_steps", "loss_draws", "n_test_per_class"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.max_train_steps is not None and self.max_train_steps < self.train_steps:
+            raise ValueError(f"max_train_steps={self.max_train_steps} is below train_steps={self.train_steps}")
         if self.first_eval > self.train_steps:
             raise ValueError(f"first_eval={self.first_eval} exceeds train_steps={self.train_steps}")
         if any(t <= 0 for t in self.loss_times):
@@ -110,9 +117,54 @@ class UNetConfig:
         return 28 // self.downsample
 
 
-def eval_steps(cfg: UNetConfig) -> np.ndarray:
-    """Log-spaced evaluation steps from ``first_eval`` to ``train_steps`` (unique integers, increasing)."""
-    return np.unique(np.round(np.geomspace(cfg.first_eval, cfg.train_steps, cfg.n_eval)).astype(np.int64))
+def eval_steps(cfg: UNetConfig, extended: bool = False) -> np.ndarray:
+    """Log-spaced evaluation steps from ``first_eval`` to ``train_steps`` (unique integers, increasing).
+
+    ``extended=True`` appends the grid's continuation past ``train_steps`` at the same ratio
+    r = (train_steps/first_eval)^{1/(n_eval−1)} — round(train_steps·r^j), j = 1, 2, … — up to
+    ``max_train_steps`` (nothing when it is None). Example::
+
+        >>> eval_steps(UNetConfig(train_steps=1000, first_eval=10, n_eval=3, max_train_steps=10**5), True).tolist()
+        [10, 100, 1000, 10000, 100000]
+    """
+    base = np.unique(np.round(np.geomspace(cfg.first_eval, cfg.train_steps, cfg.n_eval)).astype(np.int64))
+    if not extended or cfg.max_train_steps is None:
+        return base
+    r = (cfg.train_steps / cfg.first_eval) ** (1.0 / max(cfg.n_eval - 1, 1))
+    if r <= 1.0:  # a one-point grid has no ratio to continue with
+        return base
+    more = []
+    j = 1
+    while (s := int(round(cfg.train_steps * r ** j))) <= cfg.max_train_steps:
+        more.append(s)
+        j += 1
+    return np.unique(np.concatenate([base, np.asarray(more, np.int64)]))
+
+
+def target_step(cfg: UNetConfig, steps, mem_fraction) -> int:
+    """The step a run trains to, given its evaluations so far: ``train_steps``, then — with ``max_train_steps``
+    set — each next extension evaluation (:func:`eval_steps` ``extended=True``) for as long as some class has not
+    reached a memorised fraction of 1/2 at any evaluation up to the current target (τ_mem,c unmeasured).
+
+    ``steps`` (n_ckpt,), ``mem_fraction`` (n_ckpt, K) as in ``metrics.npz`` (NaN: no sample of the class, counted
+    as not memorised). Decided from the evaluations alone, so a resumed run reaches the same target. Example::
+
+        >>> cfg = UNetConfig(train_steps=1000, first_eval=10, n_eval=3, max_train_steps=10**5)
+        >>> target_step(cfg, [10, 100, 1000], [[0, 0], [0.6, 0], [0.9, 0.4]]), target_step(cfg, [1000], [[0.9, 0.5]])
+        (10000, 1000)
+    """
+    grid = [int(s) for s in eval_steps(cfg, extended=True) if s >= cfg.train_steps]
+    steps = np.asarray(steps, np.int64).reshape(-1)
+    if steps.size == 0:
+        return grid[0]
+    mem = np.nan_to_num(np.asarray(mem_fraction, np.float64).reshape(len(steps), -1), nan=0.0)
+    target = grid[0]
+    for nxt in grid[1:]:
+        upto = steps <= target
+        if target not in steps or (upto.any() and bool(np.all(mem[upto].max(axis=0) >= 0.5))):
+            break  # not yet evaluated there, or every class has memorised: no further extension
+        target = nxt
+    return target
 
 
 def _pool(x, f: int):
@@ -348,20 +400,40 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
         del cfg_dict["loss_weights"]
     if cfg_dict["data"] == "real":  # likewise: real data = the configs (and content keys) of earlier runs
         del cfg_dict["data"]
+    if cfg_dict["max_train_steps"] is None:
+        del cfg_dict["max_train_steps"]
     cfg_json = json.dumps(cfg_dict, sort_keys=True)
     latest = out / "ckpt" / "latest.eqx"
+    extends = None
     if (out / "config.json").is_file():
         old = json.loads((out / "config.json").read_text())
-        # the run's key is the content key of its config (every field; version included)
-        if content_key(old["config"]) != content_key(json.loads(cfg_json)):
-            what = ", ".join(changed_inputs(key_digests(**old["config"]), key_digests(**json.loads(cfg_json))))
-            raise ValueError(f"{out} holds a run with a different config (changed: {what}); choose another --out")
+        new = json.loads(cfg_json)
+        # the run's key is the content key of its config (every field; version included). One change is
+        # allowed: raising the extension cap, which leaves every step up to the old cap's target unchanged (the
+        # trajectory does not depend on the cap, and the extension grid continues the old one), so the stored
+        # run is a prefix of the new one
+        old_cap, new_cap = old["config"].get("max_train_steps"), new.get("max_train_steps")
+        same_but_cap = (content_key({k: v for k, v in old["config"].items() if k != "max_train_steps"})
+                        == content_key({k: v for k, v in new.items() if k != "max_train_steps"}))
+        raised = new_cap is not None and (old_cap is None or new_cap >= old_cap)
+        if content_key(old["config"]) != content_key(new):
+            if not (same_but_cap and raised and resume):
+                what = ", ".join(changed_inputs(key_digests(**old["config"]), key_digests(**new)))
+                raise ValueError(f"{out} holds a run with a different config (changed: {what})"
+                                 + ("; raising max_train_steps needs resume=True" if same_but_cap and raised
+                                    else "") + "; choose another --out")
+            extends = old
         if latest.is_file() and not resume:
             raise ValueError(f"{out} already holds a checkpoint; pass --resume to continue it")
     t_start = time.perf_counter()
     data = prepare_data(cfg)
     stats = data["stats"]
     order, rule = predicted_order(stats)
+    if extends is not None:  # the cap was raised: the stored config says so, and since when
+        prov = {**extends["provenance"], "extensions": [*extends["provenance"].get("extensions", []), {
+            "from_max_train_steps": extends["config"].get("max_train_steps"), **_provenance()}]}
+        atomic_write_text(out / "config.json", json.dumps({"config": json.loads(cfg_json), "provenance": prov},
+                                                          indent=1))
     if not (out / "config.json").is_file():
         atomic_write_text(out / "config.json", json.dumps({"config": json.loads(cfg_json),
                                                           "provenance": _provenance()}, indent=1))
@@ -387,8 +459,13 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
         rows = {k: list(arrays[k][keep]) for k in _PER_CKPT}
     cache = Path(classifier_cache or cfg.classifier_cache or out / "classifier.eqx")
     evaluator = _Evaluator(cfg, data, alpha_bar, cache)
-    evals = [int(s) for s in eval_steps(cfg) if s > step]
-    stop = min(cfg.train_steps, stop_at if stop_at is not None else cfg.train_steps)
+    evals = [int(s) for s in eval_steps(cfg, extended=True) if s > step]
+
+    def stop_now():
+        target = target_step(cfg, [int(v) for v in rows["step"]], rows["mem_fraction"])
+        return min(target, stop_at) if stop_at is not None else target
+
+    stop = stop_now()
     from tqdm.auto import tqdm
 
     bar = tqdm(total=stop, initial=step, disable=not progress, desc="unet", unit="step")
@@ -413,11 +490,13 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
             bar.set_postfix(mem=np.round(res["mem_fraction"], 2).tolist())
             _save_state(out / "ckpt" / f"step_{step:07d}.eqx", (model, opt_state, key, step))
             _save_state(latest, (model, opt_state, key, step))
+            stop = stop_now()  # past train_steps, an evaluation decides whether the run goes on
+            bar.total = stop
         elif step % cfg.checkpoint_every == 0 or step == stop:
             _save_state(latest, (model, opt_state, key, step), (running, n_running))
     bar.close()
     if progress:
-        print(f"unet: step {step}/{cfg.train_steps} in {time.perf_counter() - t_start:.0f} s -> {out}")
+        print(f"unet: step {step}/{stop} in {time.perf_counter() - t_start:.0f} s -> {out}")
     return out / "metrics.npz"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import equinox as eqx
@@ -15,7 +16,7 @@ from rfdiff.unet import evaluate as ev
 from rfdiff.unet.model import UNet, ddim_sample, eps_loss, init_unet, make_schedule, ou_time
 from rfdiff.cli.main import main
 from rfdiff.spec import SpecError, load_spec
-from rfdiff.unet.training import UNetConfig, eval_steps, summarise, train
+from rfdiff.unet.training import UNetConfig, eval_steps, summarise, target_step, train
 
 from _fmnist_fixture import write_tiny_fmnist
 
@@ -185,6 +186,60 @@ def test_pipeline_cli_resume_and_summary(tmp_path, monkeypatch):
     assert s["tau_gen"].shape == (2, 2) and s["tau_mem"].shape == (2,)
     assert s["predicted_order"] == [8, 7]  # the tiny class 8 is uniform noise: the larger variance
     assert json.loads((full / "summary.json").read_text())["predicted_order"] == [8, 7]
+
+
+@pytest.mark.slow
+def test_extension_until_memorised_is_a_prefix_exact_continuation(tmp_path, monkeypatch):
+    """Raising max_train_steps on a finished run continues it exactly as a run started with the cap: same
+    metrics rows, same final checkpoint; the target is the one target_step reads off the evaluations."""
+    data = write_tiny_fmnist(tmp_path / "data", gz=False)
+    monkeypatch.setenv("RFDIFF_FASHION_MNIST", str(data))
+    clf = str(tmp_path / "clf.eqx")
+    base = UNetConfig(**{**TINY, "classifier_cache": clf})
+    capped = dataclasses.replace(base, max_train_steps=60)
+    assert eval_steps(capped, extended=True).tolist() == [2, 4, 10, 22, 50]
+    from rfdiff.io import load_result
+
+    first = tmp_path / "first"
+    train(base, first, progress=False)
+    a0 = load_result(first / "metrics.npz")[0]
+    with pytest.raises(ValueError, match="needs resume"):
+        train(capped, first, progress=False)
+    train(capped, first, resume=True, progress=False)
+    fresh = tmp_path / "fresh"
+    train(capped, fresh, progress=False)
+    a, b = load_result(first / "metrics.npz")[0], load_result(fresh / "metrics.npz")[0]
+    _assert_same(a, b)
+    assert a["step"][:3].tolist() == a0["step"].tolist() == [2, 4, 10]
+    _assert_same({k: v[:3] for k, v in a.items()}, a0)
+    target = target_step(capped, a["step"], a["mem_fraction"])
+    # the tiny network memorises nothing in 50 steps: the run goes on to the last grid point under the cap
+    assert not np.any(np.nan_to_num(a["mem_fraction"]) >= 0.5)
+    assert a["step"].tolist() == [2, 4, 10, 22, 50] and target == 50
+    assert (first / "ckpt" / "latest.eqx").read_bytes() == (fresh / "ckpt" / "latest.eqx").read_bytes()
+    assert json.loads((first / "config.json").read_text())["provenance"]["extensions"][0]["from_max_train_steps"] \
+        is None
+    # lowering the cap, or changing anything else with it, is refused
+    with pytest.raises(ValueError, match="different config"):
+        train(dataclasses.replace(capped, max_train_steps=30), first, resume=True, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        train(dataclasses.replace(capped, max_train_steps=90, lr=2e-3), first, resume=True, progress=False)
+
+
+def test_target_step_extends_only_while_a_class_has_not_memorised():
+    cfg = UNetConfig(train_steps=100, first_eval=1, n_eval=3, max_train_steps=5000)
+    assert eval_steps(cfg, extended=True).tolist() == [1, 10, 100, 1000]
+    assert eval_steps(dataclasses.replace(cfg, max_train_steps=None), extended=True).tolist() == [1, 10, 100]
+    # not yet at train_steps: the target is train_steps
+    assert target_step(cfg, [1, 10], [[0.9, 0.9], [0.9, 0.9]]) == 100
+    # at train_steps, class 1 never reached 1/2 (NaN = no sample counts as 0): extend to the next grid point
+    assert target_step(cfg, [1, 10, 100], [[0, np.nan], [0.2, 0.1], [0.7, 0.49]]) == 1000
+    # memorised once (then dropped below) counts: τ_mem is a first crossing
+    assert target_step(cfg, [1, 10, 100], [[0, 0.6], [0.2, 0.1], [0.7, 0.4]]) == 100
+    # the cap: no grid point past 1000 fits under 5000, so the run ends there whatever the fractions
+    assert target_step(cfg, [1, 10, 100, 1000], [[0, 0], [0, 0], [0, 0], [0, 0]]) == 1000
+    with pytest.raises(ValueError, match="max_train_steps"):
+        UNetConfig(train_steps=100, max_train_steps=50)
 
 
 def test_summarise_on_constructed_curves(tmp_path):

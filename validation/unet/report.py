@@ -3,7 +3,11 @@
 Design (theory_notes/07_unet.md §8): training sets small enough that every class of every run memorises within
 the step budget on 2 CPU cores — n = 20 images of 14×14 pixels (2×2 average pooling), a (16, 32)-channel U-Net,
 Adam lr 3·10⁻³, batch 32, 4 000 steps, 16 log-spaced evaluations from step 5 — so the per-class memorisation
-times are measured, not bounded.
+times are measured, not bounded. A run in which some class has not memorised (f_mem ≥ 1/2 at an evaluation) by
+step 4 000 goes on along the continued log grid (steps 6 246, 9 753, 15 229) until every class has, up to
+``MAX_STEPS`` (``UNetConfig.max_train_steps``, :func:`rfdiff.unet.training.target_step`); τ_mem is a first crossing,
+so the extension changes nothing that was already measured, and a run started before the cap existed is continued
+exactly (its steps up to 4 000 are those of the capped run).
 
 * main grid: two pairs of classes with clearly different pixel variance — Bag (8) vs Sneaker (7) and Shirt (6)
   vs Trouser (1), the high-variance class first — each balanced (10, 10), with the high-variance class at 10 %
@@ -56,10 +60,12 @@ CACHE = HERE  # weights.json (and write_report's theory.json) live beside the re
 # main-grid and weighted run is repeated up to step EARLY["train_steps"] with evaluations from step 1 (same seed,
 # same minibatch stream, so the same trajectory; the report checks the common steps agree) and τ_gen is read
 # from the joined curves
-EARLY = {"train_steps": 120, "first_eval": 1, "n_eval": 16}
+EARLY = {"train_steps": 120, "first_eval": 1, "n_eval": 16, "max_train_steps": None}
+MAX_STEPS = 16_000  # extension cap: the continued grid's last point under it is step 15 229
 BASE = UNetConfig(classes=(8, 7), counts=(10, 10), downsample=2, channels=(16, 32), batch_size=32, lr=3e-3,
                   train_steps=4000, first_eval=5, n_eval=16, n_samples=200, sample_steps=20, n_test_per_class=200,
-                  loss_times=(0.02, 0.1, 0.5), loss_draws=1, checkpoint_every=250)
+                  loss_times=(0.02, 0.1, 0.5), loss_draws=1, checkpoint_every=250,
+                  max_train_steps=MAX_STEPS)
 
 
 def weights_for(pair: str, setting: str, data_path=None) -> list[float]:
@@ -92,7 +98,7 @@ def weights_for(pair: str, setting: str, data_path=None) -> list[float]:
 
 
 def runs(data_path=None, with_weights: bool = True) -> dict[str, UNetConfig]:
-    """Every run of the protocol, in the order the workers take them (seed 0 of everything first)."""
+    """Every run of the protocol, in the order the workers take them: the main grid, the pilot, the weighted runs."""
     out: dict[str, UNetConfig] = {}
 
     def main(seed):
@@ -106,14 +112,12 @@ def runs(data_path=None, with_weights: bool = True) -> dict[str, UNetConfig]:
             out[f"bag-sneaker_{setting}_{WEIGHT_TARGET}_s{seed}"] = dataclasses.replace(
                 BASE, classes=PAIRS["bag-sneaker"], counts=SETTINGS[setting], seed=seed, loss_weights=tuple(w))
 
-    main(0)
+    for seed in SEEDS:
+        main(seed)
     for nc, steps in PILOT.items():
         out[f"bag-sneaker_nc{nc}_s0"] = dataclasses.replace(BASE, classes=PAIRS["bag-sneaker"], counts=(nc, nc),
                                                             train_steps=steps)
-    weighted(0)
-    for seed in SEEDS[1:]:
-        main(seed)
-    for seed in SEEDS[1:]:
+    for seed in SEEDS:
         weighted(seed)
     return out
 
