@@ -150,7 +150,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "samples": ("generated images", "1"),
     "s_ref": ("reference loss of the exact score per class and time", "1"),
 }
-_PREFIXES = {"theory_": "theory", "finite_": "finite-d closed form", "sim_": "simulation"}
+_PREFIXES = {"theory_": "theory", "finite_": "finite-d closed form", "sim_": "simulation",
+             "spectral_": "the simulated realisation"}
 
 
 def describe(name: str) -> tuple[str, str]:

@@ -10,6 +10,14 @@ implementation of the definitions). Curve files exchanged by ``rfdiff simulate r
 (``sim.nc``) holds a :class:`rfdiff.simulate.train.TrainLog` on the dims ``step`` and ``class``. Old ``.npz``
 curve files are read too (:func:`rfdiff.results.open_result`).
 
+The clock-free **spectral times** (:func:`rfdiff.theory.timescales.spectral_times`) of the simulated realisation
+— from the eigenvalues of its exact U and the per-class loss masses
+(:meth:`rfdiff.finite.closed_form.FiniteCurves.spectral_masses`) — travel with the theory (``theory.nc`` holds
+``tau_gen_spec``, ``tau_mem_spec``, ``tau_onset_spec``, ``mass_spec``) and are reported beside the simulation's
+threshold times. The train curve of the class-weighted loss is 1 − Σ_k m_k h(λ_kτ) with h ≤ min(2x, 1) on the
+flow and on every stable GD clock, so a one-class simulation crosses the memorisation and onset levels no
+earlier than its spectral times (``theory_notes/11_spectral_times.md``; tested against simulated GD).
+
 Example::
 
     >>> th = prepare_theory(problem)                              # doctest: +SKIP
@@ -34,7 +42,8 @@ if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
     from ..finite.features import FeatureMoments, FiniteProblem
 
 __all__ = [
-    "Theory", "prepare_theory", "compare_timescales", "theory_file", "load_curves", "write_comparison",
+    "Theory", "prepare_theory", "theory_spectral", "compare_timescales", "theory_file", "load_curves",
+    "write_comparison",
 ]
 
 
@@ -82,6 +91,16 @@ def prepare_theory(problem: FiniteProblem, *, moments: FeatureMoments | None = N
     return Theory(fc, float(np.max(np.asarray(fc.cf.lam))))
 
 
+def theory_spectral(theory: Theory) -> dict:
+    """Spectral times of the realised problem (each (K,)): :func:`rfdiff.theory.timescales.spectral_times` on the
+    eigenvalues of U and the per-class loss masses of its closed form."""
+    from ..theory.timescales import spectral_times
+
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), x64():
+        ts = spectral_times(*theory.curves.spectral_masses())
+    return {k: np.asarray(v, np.float64) for k, v in ts._asdict().items()}
+
+
 def _eval(theory: Theory, taus, step):
     with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"), x64():
         out = theory.curves(np.asarray(taus, np.float64), kind="gd", step=step)
@@ -96,13 +115,15 @@ def theory_file(path: str | Path, theory: Theory, lr: float, steps: int, num: in
     cur, inf = _eval(theory, ks * lr, lr)
     taus = ks * lr
     dv = curve_vars({"eps_train": cur["eps_train"], "eps_test": cur["eps_test"], "eps_train_inf": inf}, taus.size)
+    dv.update({k: (("class",), v) for k, v in theory_spectral(theory).items()})
     meta = {**(attrs or provenance("simulate_rf")), "clock": "gradient descent", "gd_step": float(lr),
             "title": "finite-d closed-form GD curves of the simulated realisation"}
     return write(path, build(None, dv, coords={"tau": taus, **class_coords(inf.shape[0])}, attrs=meta))
 
 
 def load_curves(path: str | Path, source: str | None = None) -> dict:
-    """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None}.
+    """Read a curve file into {tau (T,), eps_train (K,T), eps_test (K,T), eps_train_inf (K,) or None,
+    spectral: {tau_gen_spec, tau_mem_spec, tau_onset_spec, mass_spec} (each (K,)) or None}.
 
     Accepts a simulation TrainLog (``sim.nc``), a file of :func:`theory_file`, or the output of ``rfdiff curves``
     (arrays ``finite_eps_*`` / ``theory_eps_*``): ``source`` = "finite" or "theory" picks one (default: finite if
@@ -124,8 +145,11 @@ def load_curves(path: str | Path, source: str | None = None) -> dict:
     for name in ("tau", f"{pre}eps_train", f"{pre}eps_test"):
         if name not in a:
             raise ValueError(f"curve file {path} lacks the array '{name}'")
+    spec_names = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
+    spectral = ({k: np.asarray(a[f"{pre}{k}"], np.float64) for k in spec_names}
+                if all(f"{pre}{k}" in a for k in spec_names) else None)
     return {"tau": a["tau"], "eps_train": a[f"{pre}eps_train"], "eps_test": a[f"{pre}eps_test"],
-            "eps_train_inf": a.get(f"{pre}eps_train_inf")}
+            "eps_train_inf": a.get(f"{pre}eps_train_inf"), "spectral": spectral}
 
 
 def _times(c, inf, window):
@@ -149,6 +173,8 @@ def compare_timescales(theory, sim, *, num: int = 400) -> dict:
 
     ``theory``: a :class:`Theory` (curves evaluated with the simulation's GD step) or a curve dict
     (:func:`load_curves`); ``sim``: a TrainLog or a curve dict. τ_mem of both uses the theory's ε^tr(∞).
+    ``"spectral"`` of the result: the realisation's spectral times (:func:`theory_spectral`; from a curve dict
+    when it carries them, else None).
     """
     if not isinstance(sim, dict):
         keep = sim.tau > 0
@@ -163,14 +189,16 @@ def compare_timescales(theory, sim, *, num: int = 400) -> dict:
         cur, inf = _eval(theory, ks * lr, lr)
         on_sim, _ = _eval(theory, sim["tau"], lr)
         th = {"tau": ks * lr, "eps_train": cur["eps_train"], "eps_test": cur["eps_test"], "eps_train_inf": inf}
+        spectral = theory_spectral(theory)
     else:
         th = theory
         inf = th.get("eps_train_inf")
+        spectral = th.get("spectral")
         on_sim = {k: np.stack([np.interp(np.log(sim["tau"]), np.log(th["tau"]), row) for row in th[k]])
                   for k in ("eps_train", "eps_test")}
     t_th = _times(th, inf, window)
     t_si = _times(sim, inf, window)
-    return {"theory": t_th, "sim": t_si, "tau_theory": th["tau"], "tau_sim": sim["tau"],
+    return {"theory": t_th, "sim": t_si, "spectral": spectral, "tau_theory": th["tau"], "tau_sim": sim["tau"],
             "eps_train_theory": th["eps_train"], "eps_test_theory": th["eps_test"],
             "eps_train_sim": sim["eps_train"], "eps_test_sim": sim["eps_test"],
             "order_gen_theory": _order(t_th["tau_gen"]), "order_gen_sim": _order(t_si["tau_gen"]),
@@ -209,8 +237,17 @@ def write_comparison(outdir: str | Path, cmp: dict, title: str = "", *, attrs=No
     text = [f"# {title or 'theory vs simulation'}", "", *rows, "",
             f"Order by τ_gen: theory {orders['order_gen_theory']}, simulation {orders['order_gen_sim']}; by τ_mem: "
             f"theory {orders['order_mem_theory']}, simulation {orders['order_mem_sim']}.", ""]
+    sp = cmp.get("spectral")
+    if sp is not None:
+        text += ["Spectral times of the simulated realisation (clock-free; `rfdiff.theory.timescales.spectral_times` "
+                 "on its U and loss masses):", "",
+                 "| class | τ_gen spec | τ_mem spec | τ_onset spec | mass M_c |", "|---|---|---|---|---|"]
+        text += [f"| {c + 1} | {f(sp['tau_gen_spec'][c])} | {f(sp['tau_mem_spec'][c])} | {f(sp['tau_onset_spec'][c])} "
+                 f"| {f(sp['mass_spec'][c])} |" for c in range(len(th["tau_gen"]))] + [""]
     paths = [atomic_write_text(outdir / "comparison.md", "\n".join(text))]
     arrays = {f"{side}_{k}": v for side in ("theory", "sim") for k, v in cmp[side].items()}
+    if sp is not None:
+        arrays.update({f"spectral_{k}": v for k, v in sp.items()})
     ds = build(None, {n: (("class",), np.asarray(v)) for n, v in arrays.items()},
                coords=class_coords(len(th["tau_gen"])),
                attrs={**(attrs or provenance("comparison")), "title": title or "theory vs simulation", **orders,
