@@ -279,12 +279,14 @@ def phase_diagram(args) -> int:
     out = out_dir(args, "phase-diagram")
     name = "phase_diagram.nc" if num_shards == 1 else f"phase_diagram.shard-{shard}-of-{num_shards}.nc"
     with x64():
-        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid)
+        base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid, spectral=args.spectral)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes)  # cache-sized batches, < 2 GB
-        res = sweep(fn, grid, out_dims={k: ("class",) for k in _TIME_KEYS}, chunk_size=chunk,
+        # the spectral outputs are part of the key: a resume with the other setting is refused, not mixed
+        res = sweep(fn, grid, out_dims=dict(base.out_dims), chunk_size=chunk,
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
-                    key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad},
+                    key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad,
+                         **({"spectral": True} if args.spectral else {})},
                     resume=True if args.resume else None,
                     out_coords=class_coords(mix.num_classes),
                     attrs={"fixed": fixed, "n_quad": n_quad, "taus": taus.tolist(),

@@ -42,8 +42,9 @@ phase-diagram parameters (axes and fixed values):
   psi_ratio    > 0: ψ_p/ψ_n; sets psi_p = psi_ratio × psi_n (not together with psi_p)
   t            > 0: diffusion time
 outputs per class (dimension "class", numbered 1..K): tau_gen, tau_mem, tau_onset (theory times, ridge-time
-clock), eps_test_min, eps_train_inf, and the fixed-point residual per point; written to DIR/phase_diagram.nc
-(netCDF; dimensions named after the axes, then "class")."""
+clock), eps_test_min, eps_train_inf, and the fixed-point residual per point; with --spectral also the
+clock-free spectral times tau_gen_spec, tau_mem_spec, tau_onset_spec and the loss mass mass_spec; written to
+DIR/phase_diagram.nc (netCDF; dimensions named after the axes, then "class")."""
 
 MERGE_HELP = """\
 --shard auto reads the job-array index of the scheduler (first match wins):
@@ -147,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the partial result in DIR; refuse (naming what changed) if the inputs differ")
     p.add_argument("--no-plot", action="store_true",
                    help="do not draw DIR/phase_diagram.pdf/.png (drawn by default for an unsharded grid of 1-2 axes)")
+    p.add_argument("--spectral", action="store_true",
+                   help="also the clock-free spectral times tau_*_spec and mass_spec of the same population "
+                        "(rfdiff.theory.timescales.spectral_times)")
     _common(p)
 
     p = add("window", "window:run", "the stopping window: every class generalised, none memorised (theory)",

@@ -4,6 +4,7 @@ diagnostics on stderr, the numbers equal to the library's."""
 from __future__ import annotations
 
 import datetime
+import dataclasses
 import json
 import subprocess
 import sys
@@ -179,6 +180,34 @@ def test_phase_diagram_shards_merge_to_single_run(tmp_path):
     # weak centroids: the higher-variance class (class 1 when σ_1/σ_2 > 1) generalises first
     last = full["tau_gen"].isel(sigma_ratio=-1)
     assert np.all(last.sel({"class": 1}).values < last.sel({"class": 2}).values)
+
+
+def test_phase_diagram_spectral_flag_adds_the_spectral_times(tmp_path):
+    """--spectral: tau_*_spec of every grid point equal spectral_times on that point's d → ∞ loss masses
+    (theory_spectral_masses, the single-point path); without the flag they are absent."""
+    from rfdiff.theory.curves import theory_spectral_masses
+    from rfdiff.theory.timescales import spectral_times
+
+    spec = _write(tmp_path, '[mixture]\nvariances = [4.0, 1.0]\nproportions = [0.5, 0.5]\n'
+                            '[model]\npsi_p = 2.0\npsi_n = 1.0\nt = 0.01\nactivation = "tanh"\n'
+                            '[curves]\ntaus = [1e-3, 1e6, 40]\n')
+    assert main(["phase-diagram", spec, "--axis", "psi_n=0.5:2.0:2", "--spectral", "--no-plot", "-q",
+                 "--out", str(tmp_path / "s")]) == 0
+    ds = rfdiff.open_result(tmp_path / "s" / "phase_diagram.nc")
+    assert ds["tau_mem_spec"].dims == ("psi_n", "class")
+    s = load_spec(spec)
+    # the grid runs the batched lock-step solver, the reference the single-point one: each stops at its own
+    # tolerance, so they agree to solver accuracy (measured: 3e-7 relative), not to rounding
+    for i, psi_n in enumerate(ds["psi_n"].values):
+        model = dataclasses.replace(s.build_model(), psi_n=float(psi_n))
+        ref = spectral_times(*theory_spectral_masses(s.build_mixture(), model))
+        for k, v in ref._asdict().items():
+            np.testing.assert_allclose(ds[k].values[i], np.asarray(v), rtol=1e-5, err_msg=f"{k} at psi_n={psi_n}")
+    # the spectral times are not the threshold times (different definitions), but order the classes alike here
+    assert np.all(np.argsort(ds["tau_gen_spec"].values, -1) == np.argsort(ds["tau_gen"].values, -1))
+    assert main(["phase-diagram", spec, "--axis", "psi_n=0.5:2.0:2", "--no-plot", "-q",
+                 "--out", str(tmp_path / "plain")]) == 0
+    assert "tau_gen_spec" not in rfdiff.open_result(tmp_path / "plain" / "phase_diagram.nc")
 
 
 @pytest.mark.slow
