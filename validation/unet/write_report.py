@@ -141,7 +141,9 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
 
     names = protocol.NAMES
     results = out / "results"
-    done, configs, summaries, early_diff = {}, {}, {}, {}
+    from rfdiff.unet.training import eval_steps, target_step
+
+    done, configs, summaries, early_diff, extending = {}, {}, {}, {}, []
     for name, cfg in runs.items():
         src = Path(runs_dir) / name
         if not (src / "metrics.npz").is_file():
@@ -149,6 +151,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         s = summarise(src)
         if int(s["arrays"]["step"][-1]) < cfg.train_steps:
             continue  # unfinished: reported once it ends
+        if int(s["arrays"]["step"][-1]) < target_step(cfg, s["arrays"]["step"], s["arrays"]["mem_fraction"]):
+            extending.append(name)  # past train_steps and still going on: reported at its last evaluation
         ed = Path(runs_dir) / "early" / name
         if (ed / "metrics.npz").is_file() and int(summarise(ed)["arrays"]["step"][-1]) == protocol.EARLY["train_steps"]:
             early_diff[name] = join_early(s, ed)
@@ -177,6 +181,10 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
     wall = sum(float(s["arrays"]["wall"][-1]) for s in summaries.values())
     wall_early = sum(float(load_result(results / "early" / n / "metrics.npz")[0]["wall"][-1]) for n in early_diff)
     p0, c0 = next(iter(provs.values())), protocol.BASE
+    last = {n: int(summaries[n]["arrays"]["step"][-1]) for n in done}
+    extended = [n for n in done if last[n] > configs[n].train_steps]
+    ext_grid = [int(v) for v in eval_steps(c0, extended=True) if v > c0.train_steps]
+    ext_commits = sorted({e["commit"] for pr in provs.values() for e in pr.get("extensions", [])})
     lines = [
         "# U-Net per-class learning and memorisation on Fashion-MNIST: the CPU protocol",
         "",
@@ -195,6 +203,17 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         f"({c0.sample_steps} steps) per evaluation, {c0.n_test_per_class} test images per class; n = "
         f"{sum(next(iter(protocol.SETTINGS.values())))} training images per run (pilot: other n_c); seeds "
         f"{', '.join(map(str, protocol.SEEDS))} (subset, initial weights and training stream).",
+        "",
+        f"Step budget: a run in which some class has not reached f_mem ≥ 1/2 at any evaluation by step "
+        f"{c0.train_steps} goes on along the continued log grid (evaluations at steps "
+        f"{', '.join(map(str, ext_grid))}) until every class has, up to {c0.max_train_steps} steps "
+        "(`UNetConfig.max_train_steps`, `rfdiff.unet.training.target_step`). τ_mem is a first crossing, so going on "
+        "changes no time already measured; runs made before the cap existed were continued exactly from their "
+        f"last checkpoint (checkout labels when the continuations started, read as above: "
+        f"{', '.join(f'`{c}`' for c in ext_commits) or 'none'}). "
+        f"Extended: {len(extended)} of {len(done)} runs"
+        + (f" ({', '.join(f'{n} → {last[n]}' for n in extended)})" if extended else "")
+        + (f"; still running: {', '.join(extending)}" if extending else "") + ".",
         "",
         "Definitions (the theory's, `rfdiff.theory.timescales`, clock = Adam steps): τ_gen — half of the achievable "
         "descent of the normalised test error ε_te at the smallest loss time t₀; τ_onset — ε_tr ≤ −1 at t₀; τ_mem "
@@ -216,9 +235,9 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         "",
         "## Measured vs predicted order, per run",
         "",
-        "| run | counts | σ² | τ_gen (t₀) | τ_onset (t₀) | τ_mem | measured order: gen; mem | predicted τ_gen; τ_mem "
-        "| predicted order: gen; mem | agree (gen, mem) | final f_mem [95 % CP] | final CFD (floor) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| run | counts | σ² | steps | τ_gen (t₀) | τ_onset (t₀) | τ_mem | measured order: gen; mem | predicted τ_gen; "
+        "τ_mem | predicted order: gen; mem | agree (gen, mem) | final f_mem [95 % CP] | final CFD (floor) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     agree: dict[str, list] = {}
     for name in done:
@@ -236,7 +255,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         cfd = " / ".join(f"{a['cfd'][-1, c]:.1f} ({a['cfd_reference'][c]:.1f})" for c in range(len(cl)))
         lines.append(
             f"| {name} | {', '.join(str(v) for v in st['counts'])} | "
-            f"{', '.join(f'{v:.3f}' for v in st['variance'])} | {pair(s['tau_gen'][:, 0], s.get('first_step', s1))} | "
+            f"{', '.join(f'{v:.3f}' for v in st['variance'])} | {last[name]} | "
+            f"{pair(s['tau_gen'][:, 0], s.get('first_step', s1))} | "
             f"{pair(s['tau_onset'][:, 0])} | {pair(s['tau_mem'])} | {_o(og, names)}; {_o(om, names)} | "
             f"{' / '.join(f'{v:.3g}' for v in p['tau_gen'])}; {' / '.join(f'{v:.3g}' for v in p['tau_mem'])} | "
             f"{_o(p['order_gen'], names)}; {_o(p['order_mem'], names)} | {yn(ag)}, {yn(am)} | {mem} | {cfd} |")
@@ -288,7 +308,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
                   "|---|---|---|---|---|"]
         for (nc, n), g, m in zip(pilot.items(), tg, tm):
             a = summaries[n]["arrays"]
-            lines.append(f"| {nc} | {configs[n].train_steps} | {' / '.join(_t(v, int(a['step'][0])) for v in g)} | "
+            lines.append(f"| {nc} | {last[n]} | {' / '.join(_t(v, int(a['step'][0])) for v in g)} | "
                          f"{' / '.join(_t(v, 0) for v in m)} | "
                          f"{' / '.join(f'{v:.2f}' for v in a['mem_fraction'][-1])} |")
         slopes = [scaling_exponents(ncs, tm[:, c])[1] if np.isfinite(tm[:, c]).sum() >= 2 else np.nan
@@ -325,14 +345,14 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
               "Per-class normalised train/test errors at t₀, memorised fraction and classifier Fréchet distance of "
               "the seed-0 runs, and their last samples:", "", "![per-class curves](per_class_curves.png)", "",
               "![samples](samples.png)", "", "## Reading (generated from the tables above)", ""]
-    lines += _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilot_slopes)
+    lines += _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilot_slopes, last)
     path = out / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     print(f"wrote {path}")
     return path
 
 
-def _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilot_slopes) -> list[str]:
+def _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilot_slopes, last) -> list[str]:
     main = [n for n in done if "_nc" not in n and protocol.WEIGHT_TARGET not in n]
     out = []
     allmem = [n for n in main if np.all(np.isfinite(summaries[n]["tau_mem"]))]
@@ -382,9 +402,11 @@ def _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilo
                       and sw["order_mem"][0] != su["order_mem"][0] for _, _, _, su, sw in wrows)
         out.append(f"  The theory's weights aim to equalise τ_mem (predicted ratio Bag/Sneaker → "
                    f"{np.mean([e['tau_mem_after'][0] / e['tau_mem_after'][1] for _, _, e, _, _ in wrows]):.2f}); on the "
-                   f"U-Net the down-weighted Bag stopped reaching f_mem = 1/2 within the budget in {lost} of "
-                   f"{len(wrows)} runs and the memorisation order flipped in {flipped}: the U-Net's per-class times "
-                   "respond to the weights far more strongly than the RF theory's, so these weights overshoot.")
+                   f"U-Net the down-weighted Bag did not reach f_mem = 1/2 by the last evaluation "
+                   f"(steps {', '.join(str(last[f'bag-sneaker_{st}_{protocol.WEIGHT_TARGET}_s{sd}']) for st, sd, *_ in wrows)}) "
+                   f"in {lost} of {len(wrows)} runs and the memorisation order flipped in {flipped}: the U-Net's "
+                   "per-class times respond to the weights far more strongly than the RF theory's, so these weights "
+                   "overshoot.")
     return out
 
 
