@@ -407,6 +407,8 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     extends = None
     if (out / "config.json").is_file():
         old = json.loads((out / "config.json").read_text())
+        if old["config"].get("max_train_steps", 0) is None:  # an explicit null is the absent (uncapped) field
+            del old["config"]["max_train_steps"]
         new = json.loads(cfg_json)
         # the run's key is the content key of its config (every field; version included). One change is
         # allowed: raising the extension cap, which leaves every step up to the old cap's target unchanged (the

@@ -124,12 +124,17 @@ def test_config_key_real_matches_old_runs_gaussian_does_not(tmp_path, monkeypatc
     old = dataclasses.asdict(cfg)
     del old["data"]
     del old["loss_weights"]
+    del old["max_train_steps"]
     (tmp_path / "config.json").write_text(json.dumps({"config": old, "provenance": {}}))
 
     def stop(_cfg):
         raise _Stop  # the config check passed: train went on to load the data
 
     monkeypatch.setattr(training, "prepare_data", stop)
+    with pytest.raises(_Stop):
+        train(cfg, tmp_path, progress=False)
+    # an uncapped run written with the field as an explicit null is the same run
+    (tmp_path / "config.json").write_text(json.dumps({"config": {**old, "max_train_steps": None}, "provenance": {}}))
     with pytest.raises(_Stop):
         train(cfg, tmp_path, progress=False)
     with pytest.raises(ValueError, match="different config \\(changed: data\\)"):
