@@ -402,9 +402,10 @@ def _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilo
                       and sw["order_mem"][0] != su["order_mem"][0] for _, _, _, su, sw in wrows)
         out.append(f"  The theory's weights aim to equalise τ_mem (predicted ratio Bag/Sneaker → "
                    f"{np.mean([e['tau_mem_after'][0] / e['tau_mem_after'][1] for _, _, e, _, _ in wrows]):.2f}); on the "
-                   f"U-Net the down-weighted Bag did not reach f_mem = 1/2 by the last evaluation "
-                   f"(steps {', '.join(str(last[f'bag-sneaker_{st}_{protocol.WEIGHT_TARGET}_s{sd}']) for st, sd, *_ in wrows)}) "
-                   f"in {lost} of {len(wrows)} runs and the memorisation order flipped in {flipped}: the U-Net's "
+                   f"U-Net the down-weighted Bag did not reach f_mem = 1/2 by the last evaluation in {lost} of "
+                   f"{len(wrows)} runs (last steps "
+                   f"{', '.join(str(last[f'bag-sneaker_{st}_{protocol.WEIGHT_TARGET}_s{sd}']) for st, sd, _, su, sw in wrows if np.isposinf(sw['tau_mem'][0]) and np.isfinite(su['tau_mem'][0]))}"
+                   f") and the memorisation order flipped in {flipped}: the U-Net's "
                    "per-class times respond to the weights far more strongly than the RF theory's, so these weights "
                    "overshoot.")
     return out
