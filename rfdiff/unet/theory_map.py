@@ -94,7 +94,9 @@ def reversal_fraction(stats: ClassStatistics, which: str = "tau_mem", *, bracket
                       **kw) -> float:
     """Proportion π_0 of the first of two classes at which the predicted ``which`` order (``"tau_gen"`` or
     ``"tau_mem"``) flips, by :func:`rfdiff.theory.timescales.reversal_boundary` on log τ_0/τ_1; NaN if it does
-    not flip inside ``bracket``. ``kw`` go to :func:`theory_prediction` (``d``, ``n``, ``psi_p``, ...)."""
+    not flip inside ``bracket`` (every scan point resolved). Raises :class:`rfdiff.errors.ConvergenceError` when it
+    finds no flip but some scan points had no finite prediction (a flip could hide there). ``kw`` go to
+    :func:`theory_prediction` (``d``, ``n``, ``psi_p``, ...)."""
     from ..theory.timescales import reversal_boundary
 
     if which not in ("tau_gen", "tau_mem"):
@@ -102,15 +104,30 @@ def reversal_fraction(stats: ClassStatistics, which: str = "tau_mem", *, bracket
     if len(stats.classes) != 2:
         raise ValueError(f"reversal_fraction needs two classes, got {len(stats.classes)}")
 
+    unresolved: list[float] = []
+
     def log_ratio(_, p0):
         try:
             pr = theory_prediction(stats, proportions=[p0, 1.0 - p0], **kw)
         except ValueError:
+            unresolved.append(float(p0))
             return np.nan
         tau = getattr(pr, which)
-        return float(np.log(tau[0] / tau[1])) if np.all(np.isfinite(tau)) else np.nan
+        if not np.all(np.isfinite(tau)):
+            unresolved.append(float(p0))
+            return np.nan
+        return float(np.log(tau[0] / tau[1]))
 
-    return float(reversal_boundary(log_ratio, [0.0], bracket, num_scan=num_scan, xtol=1e-3)[0])
+    root = float(reversal_boundary(log_ratio, [0.0], bracket, num_scan=num_scan, xtol=1e-3)[0])
+    if np.isnan(root) and unresolved:
+        # a flip hidden between unresolved scan points must not read as "no flip"
+        from ..errors import ConvergenceError
+
+        raise ConvergenceError(f"reversal_fraction({which!r}): the predicted order is unresolved (a time not "
+                               f"finite, or no prediction) at {len(set(unresolved))} of {num_scan} scan points, so "
+                               "'no flip' cannot be told from 'unresolved'", residual=float("nan"),
+                               point={"pi_0": min(unresolved)})
+    return root
 
 
 def recommended_weights(stats: ClassStatistics, target: str, *, d: int, n: int, psi_p: float = 8.0, t: float = 0.02,

@@ -51,3 +51,30 @@ def test_prediction_equals_the_window_of_the_mapped_mixture_and_orders_by_varian
     assert q.order_gen.tolist() == [8, 7]
     with pytest.raises(ValueError, match="d and n"):
         theory_prediction(st, d=0, n=20)
+
+
+def test_reversal_fraction_tells_no_flip_from_unresolved(monkeypatch):
+    """A flip is root-found; no flip over a fully resolved scan is NaN; a sign change hidden behind scan points
+    without a finite prediction raises instead of reading as "no flip"."""
+    from types import SimpleNamespace
+
+    from rfdiff.errors import ConvergenceError
+    from rfdiff.unet import theory_map
+
+    st = _stats([1.0, 1.0], np.zeros((2, 2)))
+
+    def fake(flip_at, hole=None):
+        def pred(stats, proportions, **kw):
+            p0 = proportions[0]
+            if hole is not None and hole[0] <= p0 <= hole[1]:
+                return SimpleNamespace(tau_mem=np.array([np.inf, 1.0]))
+            return SimpleNamespace(tau_mem=np.array([np.exp(p0 - flip_at), 1.0]))
+        return pred
+
+    monkeypatch.setattr(theory_map, "theory_prediction", fake(0.37))
+    assert theory_map.reversal_fraction(st, num_scan=9) == pytest.approx(0.37, abs=2e-3)
+    monkeypatch.setattr(theory_map, "theory_prediction", fake(5.0))  # log ratio < 0 everywhere: no flip
+    assert np.isnan(theory_map.reversal_fraction(st, num_scan=9))
+    monkeypatch.setattr(theory_map, "theory_prediction", fake(0.5, hole=(0.3, 0.7)))  # the flip sits in the hole
+    with pytest.raises(ConvergenceError, match="unresolved"):
+        theory_map.reversal_fraction(st, num_scan=9)
