@@ -66,6 +66,8 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
     for name in ("bag-sneaker_balanced_s0", "bag-sneaker_high-minority_s0"):
         assert f"| {name} |" in text
     assert "## Pilot" in text and "## Where the theory puts the reversal" in text
+    # at this tiny size the theory has no finite τ_mem anywhere on the π scan: reported as unresolved, not "no flip"
+    assert "of τ_mem at unresolved" in text
     for png in ("memorisation.png", "pilot_and_weights.png", "per_class_curves.png", "samples.png"):
         assert (out / png).stat().st_size > 1000
     # the theory's prediction for the tiny data: class 8 (uniform noise, the larger variance) first

@@ -83,10 +83,21 @@ def reversal(summary, cfg, theory: dict) -> dict:
     for which in ("tau_gen", "tau_mem"):
         inputs = {"variance": st.variance.tolist(), "gram": st.centroid_gram.tolist(), "d": d, "n": n,
                   "reversal": which, **theory}
-        res[which] = _cached(table, inputs, lambda which=which: reversal_fraction(
-            st, which, d=d, n=n, num_scan=9, **theory))
+        res[which] = _cached(table, inputs, lambda which=which: _or_unresolved(lambda: reversal_fraction(
+            st, which, d=d, n=n, num_scan=9, **theory)))
     atomic_write_text(path, json.dumps(table, indent=1, sort_keys=True) + "\n")
     return res
+
+
+def _or_unresolved(compute):
+    """The reversal proportion, NaN for "no flip", or None where the theory leaves scan points unresolved (no
+    finite predicted time there), which must not read as "no flip"."""
+    from rfdiff.errors import ConvergenceError
+
+    try:
+        return compute()
+    except ConvergenceError:
+        return None
 
 
 def _t(x, first):
@@ -288,7 +299,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         if ref is None:
             continue
         rv = rev_all[pair] = reversal(summaries[ref], configs[ref], protocol.THEORY)
-        txt = {k: ("no flip for π ∈ [0.02, 0.98]" if not np.isfinite(v) else f"π_{names[cls[0]]} = {v:.3f}")
+        txt = {k: ("unresolved (the theory gives no finite time at some π of the scan)" if v is None else
+                   "no flip for π ∈ [0.02, 0.98]" if not np.isfinite(v) else f"π_{names[cls[0]]} = {v:.3f}")
                for k, v in rv.items()}
         lines.append(f"* {pair}: predicted order of τ_gen flips at {txt['tau_gen']}; of τ_mem at {txt['tau_mem']} "
                      f"(n = {int(np.sum(summaries[ref]['stats']['counts']))}, "
@@ -377,7 +389,7 @@ def _reading(done, summaries, pred, agree, names, protocol, wrows, rev_all, pilo
             out.append(f"* {setting}: the minority class memorised first in {minority_first} of {len(mins)} runs "
                        "with a resolved order.")
         if setting == "high-majority" and mins and minority_first > len(mins) / 2:
-            flips = [p for p, r in rev_all.items() if not np.isfinite(r["tau_mem"])]
+            flips = [p for p, r in rev_all.items() if r["tau_mem"] is not None and not np.isfinite(r["tau_mem"])]
             ratio = [pred[n]["tau_mem"][0] / pred[n]["tau_mem"][1] for n in grp]
             out.append(
                 f"  Here measurement and theory disagree: the low-variance minority ({min(protocol.SETTINGS[setting])} "
