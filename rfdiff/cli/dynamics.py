@@ -27,7 +27,6 @@ __all__ = ["curves", "timescales", "phase_diagram", "array_task", "resolve_shard
 log = logging.getLogger("rfdiff")
 
 _TIME_KEYS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
-_SPEC_KEYS = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
 
 
 def _setup(args, extra=None):
@@ -110,7 +109,7 @@ def curves(args) -> int:
 
 
 def timescales(args) -> int:
-    from ..theory.timescales import curve_timescales
+    from ..theory.timescales import SpectralTimes, curve_timescales
 
     spec, taus, arrays, d = _curves(args, spectral=True)
     res = {}
@@ -129,9 +128,10 @@ def timescales(args) -> int:
     if spec_src:
         print("source   class   tau_gen_spec tau_mem_spec tau_onset_spec mass_spec   (clock-free, spectral)")
     for src in spec_src:
-        res.update({f"{src}_{k}": arrays[f"{src}_{k}"] for k in _SPEC_KEYS})
+        res.update({f"{src}_{k}": arrays[f"{src}_{k}"] for k in SpectralTimes._fields})
         for c in range(K):
-            print(f"{src:8s} {c + 1:5d}  " + "  ".join(f"{res[f'{src}_{k}'][c]:12.4g}" for k in _SPEC_KEYS))
+            print(f"{src:8s} {c + 1:5d}  "
+                  + "  ".join(f"{res[f'{src}_{k}'][c]:12.4g}" for k in SpectralTimes._fields))
     out = out_dir(args, "timescales")
     path = write_result(out / "timescales.nc", {k: (("class",), v) for k, v in res.items()},
                         coords=class_coords(K),

@@ -145,7 +145,9 @@ def load_curves(path: str | Path, source: str | None = None) -> dict:
     for name in ("tau", f"{pre}eps_train", f"{pre}eps_test"):
         if name not in a:
             raise ValueError(f"curve file {path} lacks the array '{name}'")
-    spec_names = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
+    from ..theory.timescales import SpectralTimes
+
+    spec_names = SpectralTimes._fields
     spectral = ({k: np.asarray(a[f"{pre}{k}"], np.float64) for k in spec_names}
                 if all(f"{pre}{k}" in a for k in spec_names) else None)
     return {"tau": a["tau"], "eps_train": a[f"{pre}eps_train"], "eps_test": a[f"{pre}eps_test"],

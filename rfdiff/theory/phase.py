@@ -38,7 +38,7 @@ import numpy as np
 from ..precision import float64
 from .curves import spectral_masses_core, theory_curves_core
 from .equations import neuron_population
-from .timescales import curve_timescales, reversal_boundary, spectral_times
+from .timescales import SpectralTimes, curve_timescales, reversal_boundary, spectral_times
 from ..precision import x64
 
 if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
@@ -287,7 +287,7 @@ def timescale_fn(base_mixture: GaussianMixture, base_model: RFModel, *, taus: Fl
 
 
 PER_CLASS_OUTPUTS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf")
-SPECTRAL_OUTPUTS = ("tau_gen_spec", "tau_mem_spec", "tau_onset_spec", "mass_spec")
+SPECTRAL_OUTPUTS = SpectralTimes._fields  # the one list of spectral output names
 
 
 def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17, lo: int = 16,
