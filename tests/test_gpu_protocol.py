@@ -75,3 +75,24 @@ def test_protocol_smoke_run(tmp_path):
     assert run["complete"] and run["reached_step"] == 10 and run["evals_done"] == 3 and run["cli_rc"] == 0
     md = (out / "protocol.md").read_text()
     assert "n/a on this backend" in md and "smoke run" in md and "reached step 10 of 10 (complete)" in md
+
+
+def test_marginal_rate_survives_timer_noise():
+    """k / (t(2k) − t(k)) is exact for an affine clock, and when short loops time no longer than shorter ones (a
+    loaded CPU; the CI failure that gave NaN steps/s) k doubles until the loop is resolved."""
+    sys.path.insert(0, str(ROOT / "validation" / "gpu"))
+    try:
+        from protocol import _marginal_rate
+    finally:
+        sys.path.pop(0)
+    assert _marginal_rate(lambda k: 0.5 + 1e-3 * k, 10) == pytest.approx(1e3)
+    # below 80 steps the launch overhead hides the loop; above it the loop costs 1 ms a step
+    seen = []
+
+    def flat_then_linear(k):
+        seen.append(k)
+        return 0.5 + 1e-3 * max(k - 80, 0)
+    assert _marginal_rate(flat_then_linear, 10) == pytest.approx(1e3)  # resolved at k = 80: t(160) − t(80) = 80 ms
+    assert max(seen) == 160
+    with pytest.raises(RuntimeError, match="cannot resolve"):
+        _marginal_rate(lambda k: 0.5, 10)
