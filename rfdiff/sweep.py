@@ -103,7 +103,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     * ``key``: the content that determines ``fn``'s output besides the grid (``fn`` itself cannot be hashed).
       The ``rfdiff phase-diagram`` command passes the resolved spec, the fixed parameter values, the τ grid and
       the quadrature node count. The checkpoint is keyed by :func:`rfdiff.io.content_key` of (axes, shard
-      range, chunk, ``key``, package version); a partial file with another key is recomputed from scratch
+      range, chunk, number of devices, ``key``, package version); a partial file with another key is recomputed from scratch
       (``resume=None``, the default) or refused with a ValueError naming the changed inputs (``resume=True``);
       ``resume=False`` always starts afresh. A resumed run is bit-identical to an uninterrupted one. Without a
       ``key`` no partial file is ever reused (``resume=True`` and ``max_chunks`` then raise ValueError). The result
@@ -139,8 +139,10 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
         # without a content key nothing tells a partial of this fn from one of another fn: never reuse one
         raise ValueError("resuming a phase diagram needs key= (the content that determines fn's output: "
                          "spec, fixed values, τ grid, ...), so that a partial file of another problem is never reused")
-    # what determines the partial results: the points (axes, shard range), their chunking, fn's content (key)
-    inputs = {"axes": axes, "range": [start, stop], "chunk": csize, "key": key}
+    # what determines the partial results: the points (axes, shard range), their chunking and split over devices
+    # (a batch's iterative solves run in lock step, so which points share a device moves the last bits), fn's
+    # content (key)
+    inputs = {"axes": axes, "range": [start, stop], "chunk": csize, "devices": ndev, "key": key}
     ckey, digests = content_key(**inputs), key_digests(**inputs)
     results: dict[str, np.ndarray] | None = None
     done = np.zeros(nchunks, bool)

@@ -78,11 +78,29 @@ def test_changed_key_recomputes_same_key_resumes(tmp_path):
     assert phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, max_chunks=2,
                          key={"scale": 3.0}) is None  # old behaviour: the 3 chunks of scale 1 were kept
     part, attrs = load_result(str(path) + ".partial.npz")
-    assert part["__done__"].sum() == 2 and set(attrs["key_inputs"]) == {"axes", "range", "chunk", "key", "version"}
+    assert part["__done__"].sum() == 2 and set(attrs["key_inputs"]) == {"axes", "range", "chunk", "devices", "key",
+                                                                     "version"}
     resumed = phase_diagram(f3, AXES, chunk_size=4, path=path, progress=False, key={"scale": 3.0}, resume=True)
     np.testing.assert_array_equal(resumed["s"], fresh["s"])  # bit-identical to an uninterrupted run
     np.testing.assert_allclose(fresh["s"] - old["s"], np.broadcast_to(2 * np.log(AXES["y"]), (7, 5)), atol=1e-13)
     assert not (tmp_path / "k.nc.partial.npz").exists()
+
+
+def test_resume_on_other_devices_is_refused(tmp_path):
+    """A batch's solves run in lock step, so the device split moves the last bits: a partial computed on two
+    devices is not resumed on one (resume=True names the change; the default recomputes)."""
+    devs = jax.local_devices()
+    assert len(devs) >= 2  # the root conftest's virtual CPU devices
+    path = tmp_path / "d.nc"
+    key = {"scale": 1.0}
+    assert phase_diagram(_scaled(1.0), AXES, chunk_size=4, path=path, progress=False, max_chunks=2, key=key,
+                         devices=devs[:2]) is None
+    with pytest.raises(ValueError, match=r"changed: devices"):
+        phase_diagram(_scaled(1.0), AXES, chunk_size=4, path=path, progress=False, key=key, resume=True,
+                      devices=devs[:1])
+    out = phase_diagram(_scaled(1.0), AXES, chunk_size=4, path=path, progress=False, key=key, devices=devs[:1])
+    np.testing.assert_array_equal(out["s"], phase_diagram(_scaled(1.0), AXES, chunk_size=4, progress=False,
+                                                          key=key, devices=devs[:1])["s"])
 
 
 def test_shards_merge_to_full_grid(tmp_path):

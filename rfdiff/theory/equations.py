@@ -255,18 +255,25 @@ def _pieces(x, z, c: Constants):
     theta = m_inv * kap[:, None, :]
     r_l = jnp.einsum("cd,lde->lce", xi, m_inv)
     theta_bar = jnp.einsum("l,lcd->cd", cx(c.level_weights), theta)
-    a = cx(pop.a)
-    d_i = lam_i + jnp.einsum("qc,cd,qd->q", a, theta_bar, a)  # (Q,)
+    d_i = lam_i + _outer_rows(pop.a, z.dtype) @ theta_bar.reshape(k * k)  # (Q,): a_iᵀ Θ̄ a_i as one matvec
     w = cx(pop.weights) / d_i  # (Q,) quadrature weight / D_i
     return delta, xi, b, kap, lam_i, d_i, w, r_l
+
+
+def _outer_rows(a, dtype):
+    """(Q, K²) rows vec(a_i a_iᵀ): the node quadratic forms a_iᵀ X a_i and sums Σ_i w_i a_i a_iᵀ become plain
+    matrix–vector products (under jacfwd: one GEMM over the tangents, where the three-operand einsum paid a
+    batched 2 × 2 product per node)."""
+    q, k = a.shape
+    return (a[:, :, None] * a[:, None, :]).reshape(q, k * k).astype(dtype)
 
 
 def _map_parts(x, z, c: Constants):
     """(δ_new (K,), Ξ_new (K, K), D_i (Q,), g) of the map at flat unknowns x = (δ, Ξ); g = E_i[1/D_i]."""
     cx = _cx(z.dtype)
     _, _, _, _, _, d_i, w, r_l = _pieces(x, z, c)
-    a = cx(c.pop.a)
-    xi_new = cx(c.psi_p) * jnp.einsum("q,qc,qd->cd", w, a, a)
+    k = c.c2.shape[0]
+    xi_new = cx(c.psi_p) * (w @ _outer_rows(c.pop.a, z.dtype)).reshape(k, k)
     lam_r = jnp.einsum("l,cl,lcc->c", cx(c.level_weights), cx(c.levels), r_l)
     delta_new = (cx(c.c2) * lam_r + cx(c.psi_p) * (w @ cx(c.pop.v2))) / cx(c.psi_n)
     return delta_new, xi_new, d_i, jnp.sum(w)
@@ -313,9 +320,8 @@ def _lift(y, z, c: Constants):
     if not _node_form(c):
         return y
     cx = _cx(z.dtype)
-    a = cx(c.pop.a)
-    xi = cx(c.psi_p) * jnp.einsum("q,qc,qd->cd", cx(c.pop.weights) * y[k:], a, a)
-    return jnp.concatenate([y[:k], xi.reshape(k * k)])
+    xi = cx(c.psi_p) * ((cx(c.pop.weights) * y[k:]) @ _outer_rows(c.pop.a, z.dtype))  # (K²,)
+    return jnp.concatenate([y[:k], xi])
 
 
 def _node_map(y, z, c: Constants):
@@ -497,11 +503,13 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     start, inside Newton's basin: the previous, nearby μ's solution when scanning down in μ (the caller adds
     damped fixed-point steps where the start is far, see :func:`rfdiff.theory.curves.theory_curves_core`).
     Newton on x − T(x), at most ``n_newton`` steps, stopping once the residual max|T(x) − x| / max|x| is
-    below ``tol`` (about 4 steps between neighbouring μ of a phase diagram's τ grid, the rounding floor being
-    ~1e-15). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
+    below ``tol`` (2 steps between neighbouring μ of a phase diagram's τ grid from the caller's cubic
+    prediction, 3–4 from the previous solution itself; the rounding floor is ~1e-15). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
     (``theory_notes/04_dynamics.md`` §3).
 
-    Returns ``(x, residual, dx_dtheta)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ).
+    Returns ``(x, residual, dx_dtheta, dx_dmu)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ),
+    and dx_dmu (n_x,) = −(I − ∂T/∂x)⁻¹ ∂T/∂z, the tangent a caller scanning in μ uses to predict the next
+    start (one more right-hand side of the same solve).
     """
     z = -jnp.asarray(mu, jnp.float64)
     eye = jnp.eye(x0.shape[0], dtype=x0.dtype)
@@ -530,5 +538,6 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     ty0, jac0 = val_jac(x0)
     x, tx, jx, _ = lax.while_loop(cond, body, (x0, ty0, jac0, jnp.zeros((), jnp.int32)))
     jt = jax.jacfwd(lambda th: fmap(x, th))(theta)
-    dx = jnp.linalg.solve(eye - jx, jt)
-    return x, rel(x, tx), dx
+    _, jz = jax.jvp(lambda zz: fixed_point_map(x, zz, consts_of(theta)), (z,), (jnp.ones_like(z),))
+    dx = jnp.linalg.solve(eye - jx, jnp.concatenate([jt, -jz[:, None]], axis=1))
+    return x, rel(x, tx), dx[:, :-1], dx[:, -1]

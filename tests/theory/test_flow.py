@@ -82,7 +82,7 @@ def test_two_point_at_equal_points_is_the_implicit_function_derivative():
                              MODEL.psi_n, MODEL.t, omega=th[:k], e=th[k:])
 
         x0 = jnp.real(_solved(c, np.array([-mu + 0j]))[0])
-        x, res, dx = solve_real(x0, mu, consts_of, theta0)
+        x, res, dx, _ = solve_real(x0, mu, consts_of, theta0)
         assert float(res) < 1e-12
         dR = jax.vmap(lambda j: jax.jvp(lambda y, th: outputs(y, jnp.float64(-mu), consts_of(th))[3], (x, theta0),
                                         (dx[:, j], jax.nn.one_hot(j, 2 * k, dtype=x.dtype)))[1])(jnp.arange(2 * k))
