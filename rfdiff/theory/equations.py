@@ -496,16 +496,21 @@ _solve_compiled = jax.jit(_solve_impl, static_argnames=("schedule",))
 
 
 # --------------------------------------------------------------------------------------- real axis z = −μ
+_CHORD = 3  # chord steps of solve_real before it falls back to Newton (2 suffice from a good start)
+
+
 def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-14):
     """Real solution at z = −μ < 0 and its implicit-function derivative in the weights θ (jittable).
 
     ``consts_of(θ)`` builds the :class:`Constants` at weights θ (e.g. θ = (ω, e), 2K entries); ``x0`` the
-    start, inside Newton's basin: the previous, nearby μ's solution when scanning down in μ (the caller adds
-    damped fixed-point steps where the start is far, see :func:`rfdiff.theory.curves.theory_curves_core`).
-    Newton on x − T(x), at most ``n_newton`` steps, stopping once the residual max|T(x) − x| / max|x| is
-    below ``tol`` (2 steps between neighbouring μ of a phase diagram's τ grid from the caller's cubic
-    prediction, 3–4 from the previous solution itself; the rounding floor is ~1e-15). The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ is exact for the equations
-    (``theory_notes/04_dynamics.md`` §3).
+    start, inside Newton's basin: a prediction from the previous, nearby μ's solutions when scanning down in μ
+    (the caller adds damped fixed-point steps where the start is far, see
+    :func:`rfdiff.theory.curves.theory_curves_core`).
+    Up to ``_CHORD`` chord steps (Newton steps with the start's Jacobian), then up to ``n_newton`` Newton steps,
+    stopping once the residual max|T(x) − x| / max|x| is below ``tol`` (the rounding floor is ~1e-15). From the
+    caller's cubic prediction between neighbouring μ of a phase diagram's τ grid two chord steps suffice.
+    The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ, with the Jacobian at the returned x, is exact for the
+    equations (``theory_notes/04_dynamics.md`` §3).
 
     Returns ``(x, residual, dx_dtheta, dx_dmu)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ),
     and dx_dmu (n_x,) = −(I − ∂T/∂x)⁻¹ ∂T/∂z, the tangent a caller scanning in μ uses to predict the next
@@ -525,18 +530,30 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     def rel(y, ty):
         return jnp.max(jnp.abs(ty - y)) / (jnp.max(jnp.abs(y)) + 1e-300)
 
-    def cond(state):
+    def cond(state, steps):
         y, ty, _, it = state
-        return (it < n_newton) & (rel(y, ty) > tol)
+        return (it < steps) & (rel(y, ty) > tol)
 
-    def body(state):
+    def newton(state):
         y, ty, jac, it = state
         y = y - jnp.linalg.solve(jac - eye, ty - y)
         ty, jac = val_jac(y)
         return y, ty, jac, it + 1
 
+    def chord(state):  # the start's Jacobian kept: T(y) only, a seventh of a Jacobian's cost
+        y, ty, jac, it = state
+        y = y - jnp.linalg.solve(jac - eye, ty - y)
+        return y, fmap(y, theta), jac, it + 1
+
+    # From a good start (relative error e ~ 1e-6, the caller's prediction) the first step (Newton) leaves ~e²
+    # and a second with the same Jacobian, now off by O(e), ~e³: below rounding. So chord steps with the
+    # start's Jacobian while they are few (_CHORD), full Newton steps for what a poor start leaves, and the
+    # Jacobian at the solution, which the derivatives need anyway, once at the end: 2 Jacobians and 2 maps
+    # per μ of a phase diagram's τ grid where Newton alone takes 3 Jacobians (tests/theory/test_curves.py).
     ty0, jac0 = val_jac(x0)
-    x, tx, jx, _ = lax.while_loop(cond, body, (x0, ty0, jac0, jnp.zeros((), jnp.int32)))
+    state = lax.while_loop(lambda s: cond(s, _CHORD), chord, (x0, ty0, jac0, jnp.zeros((), jnp.int32)))
+    x, tx, _, _ = lax.while_loop(lambda s: cond(s, _CHORD + n_newton), newton, state)
+    jx = jax.jacfwd(lambda u: fmap(u, theta))(x)
     jt = jax.jacfwd(lambda th: fmap(x, th))(theta)
     _, jz = jax.jvp(lambda zz: fixed_point_map(x, zz, consts_of(theta)), (z,), (jnp.ones_like(z),))
     dx = jnp.linalg.solve(eye - jx, jnp.concatenate([jt, -jz[:, None]], axis=1))
