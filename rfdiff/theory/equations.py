@@ -247,7 +247,7 @@ def _pieces(x, z, c: Constants):
     kap = (cx(c.omega)[None, :] * (cx(c.delta_t) + cx(c2) * lev * b[None, :])
            + cx(c.e[None, :] * (c.delta_t + c2 * c.levels.T)))  # (L, K)
     pop = c.pop
-    lam_i = cx(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e) + cx(pop.v2) @ (cx(c.omega) * b) - z  # (Q,)
+    lam0 = cx(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e) - z  # (Q,) the part of Λ_i that does not depend on x
     eye = jnp.eye(k, dtype=z.dtype)
     # M(l) = I + K(l) Ξ ; Θ(l) = M(l)⁻¹ K(l) ; R(l) = Ξ M(l)⁻¹ (one inverse serves both)
     m = eye[None] + kap[:, :, None] * xi[None]  # (L, K, K)
@@ -255,8 +255,10 @@ def _pieces(x, z, c: Constants):
     theta = m_inv * kap[:, None, :]
     r_l = jnp.einsum("cd,lde->lce", xi, m_inv)
     theta_bar = jnp.einsum("l,lcd->cd", cx(c.level_weights), theta)
-    d_i = lam_i + _outer_rows(pop.a, z.dtype) @ theta_bar.reshape(k * k)  # (Q,): a_iᵀ Θ̄ a_i as one matvec
+    # D_i = Λ_i + a_iᵀ Θ̄ a_i = lam0_i + F_i · (vec Θ̄, ω∘b): one matvec with the node features F
+    d_i = lam0 + _node_features(pop, z.dtype) @ jnp.concatenate([theta_bar.reshape(k * k), cx(c.omega) * b])
     w = cx(pop.weights) / d_i  # (Q,) quadrature weight / D_i
+    lam_i = lam0 + cx(pop.v2) @ (cx(c.omega) * b)  # Λ_i (Q,)
     return delta, xi, b, kap, lam_i, d_i, w, r_l
 
 
@@ -268,14 +270,22 @@ def _outer_rows(a, dtype):
     return (a[:, :, None] * a[:, None, :]).reshape(q, k * k).astype(dtype)
 
 
+def _node_features(pop: NeuronPopulation, dtype):
+    """(Q, K² + K) node features F_i = (vec(a_i a_iᵀ), v²_i): everything the map needs of a node besides the
+    x-independent part of Λ_i, so D_i and the node sums Σ_i w_i F_i are one matvec each (two GEMMs under
+    jacfwd instead of four)."""
+    return jnp.concatenate([_outer_rows(pop.a, dtype), pop.v2.astype(dtype)], axis=1)
+
+
 def _map_parts(x, z, c: Constants):
     """(δ_new (K,), Ξ_new (K, K), D_i (Q,), g) of the map at flat unknowns x = (δ, Ξ); g = E_i[1/D_i]."""
     cx = _cx(z.dtype)
     _, _, _, _, _, d_i, w, r_l = _pieces(x, z, c)
     k = c.c2.shape[0]
-    xi_new = cx(c.psi_p) * (w @ _outer_rows(c.pop.a, z.dtype)).reshape(k, k)
+    sums = w @ _node_features(c.pop, z.dtype)  # (Σ_i w_i vec(a_i a_iᵀ), Σ_i w_i v²_i)
+    xi_new = cx(c.psi_p) * sums[:k * k].reshape(k, k)
     lam_r = jnp.einsum("l,cl,lcc->c", cx(c.level_weights), cx(c.levels), r_l)
-    delta_new = (cx(c.c2) * lam_r + cx(c.psi_p) * (w @ cx(c.pop.v2))) / cx(c.psi_n)
+    delta_new = (cx(c.c2) * lam_r + cx(c.psi_p) * sums[k * k:]) / cx(c.psi_n)
     return delta_new, xi_new, d_i, jnp.sum(w)
 
 
