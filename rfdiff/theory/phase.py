@@ -290,18 +290,19 @@ PER_CLASS_OUTPUTS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_tra
 SPECTRAL_OUTPUTS = SpectralTimes._fields  # the one list of spectral output names
 
 
-def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 17, lo: int = 16,
+def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 16, lo: int = 16,
                    hi: int = 1024) -> int:
     """Grid points per compiled batch of a phase diagram: the largest power of two with
-    ``points × n_quad × K × 8 B ≤ budget_bytes`` (default 128 KiB), clipped to [lo, hi].
+    ``points × n_quad × K × 8 B ≤ budget_bytes`` (default 64 KiB), clipped to [lo, hi].
 
     The solver's batched node arrays are (points, n_quad, K) float64; keeping one within the CPU's cache is what
-    makes a batch fast (measured, 256 nodes, K = 2: 12–16 ms a point at 8–64 points a batch, 37–40 ms at
-    256–1024), and it bounds the memory of a batch far below 2 GB whatever the grid. Regime A (one node) gets
+    makes a batch fast, and it bounds the memory of a batch far below 2 GB whatever the grid. Measured with the
+    node-feature matvecs (120 τ, K = 2, one device, 2 cores): 256 nodes 3.0 / 2.9 / 3.3 / 3.6 ms a point at
+    8 / 16 / 32 / 64 points a batch; 64 nodes 0.99 / 1.00 / 1.12 ms at 32 / 64 / 128. Regime A (one node) gets
     ``hi``: there the per-point cost is flat (1.3–1.5 ms from 64 to 4096 points a batch).
 
     >>> chunk_size_for(256, 2), chunk_size_for(64, 2), chunk_size_for(1, 2)
-    (32, 128, 1024)
+    (16, 64, 1024)
     """
     for name, v in (("n_quad", n_quad), ("num_classes", num_classes), ("budget_bytes", budget_bytes)):
         if not (isinstance(v, (int, np.integer)) and v >= 1):

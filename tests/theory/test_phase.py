@@ -105,14 +105,14 @@ def test_chunk_size_rule_bounds_batch_bytes():
     [16, 1024]; so the batch's node arrays never exceed max(budget, 16 × nodes × K × 8 B)."""
     from rfdiff.theory.phase import chunk_size_for
 
-    assert chunk_size_for(256, 2) == 32 and chunk_size_for(64, 2) == 128 and chunk_size_for(1, 2) == 1024
+    assert chunk_size_for(256, 2) == 16 and chunk_size_for(64, 2) == 64 and chunk_size_for(1, 2) == 1024
     assert chunk_size_for(4096, 8) == 16  # floor: a huge population still gets a useful batch
     for nq in (1, 3, 32, 100, 256, 1000, 4096):
         for k in (1, 2, 3, 5, 10):
             c = chunk_size_for(nq, k)
             assert 16 <= c <= 1024 and c & (c - 1) == 0
-            assert c * nq * k * 8 <= max(1 << 17, 16 * nq * k * 8)
-            assert c == 1024 or c == 16 or 2 * c * nq * k * 8 > 1 << 17  # the largest that fits
+            assert c * nq * k * 8 <= max(1 << 16, 16 * nq * k * 8)
+            assert c == 1024 or c == 16 or 2 * c * nq * k * 8 > 1 << 16  # the largest that fits
     for bad in (0, -1, 2.5):
         with pytest.raises(ValueError, match="n_quad"):
             chunk_size_for(bad, 2)
