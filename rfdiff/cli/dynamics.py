@@ -240,6 +240,8 @@ def resolve_shard(shard: str, num_shards: int | None, env: Mapping[str, str] | N
 
 
 def phase_diagram(args) -> int:
+    import jax
+
     from ..errors import ConvergenceError
     from ..precision import x64
     from ..sweep import phase_diagram as sweep
@@ -281,7 +283,8 @@ def phase_diagram(args) -> int:
     with x64():
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid, spectral=args.spectral)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
-        chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes)  # cache-sized batches, < 2 GB
+        # cache-sized batches (< 2 GB) on each device: the sweep splits a chunk over the local devices
+        chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes) * len(jax.local_devices())
         # the spectral outputs are part of the key: a resume with the other setting is refused, not mixed
         res = sweep(fn, grid, out_dims=dict(base.out_dims), chunk_size=chunk,
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="grid points per compiled batch (default: from the node count and K, "
-                        "rfdiff.theory.phase.chunk_size_for)")
+                        "rfdiff.theory.phase.chunk_size_for, times the local devices)")
     p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
     p.add_argument("--shard", default="0", metavar="I|auto",
                    help="this task's shard index, or 'auto': the job-array index of SLURM, SGE, LSF or PBS "
