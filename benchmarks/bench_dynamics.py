@@ -47,7 +47,7 @@ def bench_phase(n, sep, nq):
     axes = {"sigma_ratio": np.linspace(0.6, 2.0, n), "pi1": np.linspace(0.05, 0.95, n)}
     raw = timescale_fn(base, RFModel(2.0, 1.0, 0.01, "tanh"), n_quad=nq, grid={**axes, "separation": [sep]})
     fn = lambda q: raw({**q, "separation": sep})  # noqa: E731
-    chunk = chunk_size_for(nq, 2) * len(jax.local_devices())  # per device, as the CLI does
+    chunk = chunk_size_for(nq, 2, devices=len(jax.local_devices()))  # as the CLI does
     t0 = time.perf_counter()
     phase_diagram(fn, axes, chunk_size=chunk, progress=False)  # includes compilation
     first = time.perf_counter() - t0

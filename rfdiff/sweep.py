@@ -5,7 +5,7 @@
 (``shard`` picks one: multi-node arrays), each slice into chunks of ``chunk_size`` points. A chunk is padded to a
 multiple of the device count, laid out over every local device with a
 :class:`jax.sharding.NamedSharding` on a one-axis :class:`~jax.sharding.Mesh` and evaluated by
-``jit(vmap(fn))``; after each chunk the partial result is checkpointed atomically, so a killed run resumes at
+``jit(shard_map(vmap(fn)))``, each device on its own block (:func:`_batched`); after each chunk the partial result is checkpointed atomically, so a killed run resumes at
 the next unfinished chunk with identical numbers. The result file is a labelled netCDF Dataset of
 :mod:`rfdiff.results` (dims: the axis names, then each output's trailing dims; ``class`` numbered from 1);
 shard files (dim ``point``) merge with :func:`merge_shards`.
@@ -52,17 +52,27 @@ def shard_range(num_points: int, shard: int, num_shards: int) -> tuple[int, int]
 _BATCHED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _batched(fn):
-    """jit(vmap(fn)), cached per function object so repeated diagrams of one fn compile once."""
+def _batched(fn, mesh: Mesh):
+    """jit(shard_map(vmap(fn))) over ``mesh``, cached per function object and devices so repeated diagrams of one
+    fn compile once.
+
+    Each device evaluates ``vmap(fn)`` on its own block of the chunk. Under plain ``jit(vmap(fn))`` on sharded
+    inputs, the partitioner turns the predicate of every batched ``while_loop`` (a Newton loop runs until all its
+    points converge) into an all-reduce across devices at every iteration: the devices advance in lock step,
+    and on XLA:CPU two host devices with 1024 points each deadlocked in that rendezvous (measured: no progress at
+    0 % CPU, then XLA's rendezvous abort). With ``shard_map`` a device's loop waits only for its own points.
+    """
+    key = tuple(d.id for d in mesh.devices.flat)
     try:
-        return _BATCHED[fn]
-    except (KeyError, TypeError):
-        b = jax.jit(jax.vmap(fn))
-        try:
-            _BATCHED[fn] = b
-        except TypeError:
-            pass
-        return b
+        cache = _BATCHED.setdefault(fn, {})
+    except TypeError:
+        cache = {}
+    if key not in cache:
+        spec = PartitionSpec("grid")
+        # check_vma=False: fn is per-point code with no collectives; its loops start from unsharded constants
+        cache[key] = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=(spec,), out_specs=spec,
+                                           check_vma=False))
+    return cache[key]
 
 
 def _axes(axes: Mapping[str, Sequence[float]]):
@@ -132,7 +142,7 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
     ndev = len(devices)
     csize = -(-min(chunk_size, max(npts, 1)) // ndev) * ndev  # multiple of the device count
     nchunks = -(-npts // csize) if npts else 0
-    batched = _batched(fn)
+    batched = _batched(fn, mesh)
 
     partial = None if path is None else Path(str(path) + ".partial.npz")
     if key is None and (resume or max_chunks is not None):

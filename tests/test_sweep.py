@@ -143,3 +143,25 @@ def test_without_a_key_no_partial_is_reused(tmp_path):
     with pytest.raises(ValueError, match="needs key="):
         phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, max_chunks=1)
 
+
+
+def test_devices_run_their_blocks_without_collectives():
+    """Each device evaluates its own block: the compiled chunk of a fn with a data-dependent while_loop has no
+    cross-device all-reduce (under jit(vmap) on sharded inputs every loop predicate was one, the devices
+    advanced in lock step and two XLA:CPU host devices with 1024 points each deadlocked in it)."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from rfdiff.sweep import _batched
+
+    def halvings(q):  # iterations depend on the point
+        n, _ = jax.lax.while_loop(lambda s: s[1] > q["a"], lambda s: (s[0] + 1, s[1] / 2), (0, jnp.float64(1.0)))
+        return {"n": n}
+
+    devs = jax.local_devices()[:2]
+    mesh = Mesh(np.array(devs), ("grid",))
+    a = jax.device_put(jnp.array([0.3, 1e-3, 0.1, 1e-6]), NamedSharding(mesh, PartitionSpec("grid")))
+    fn = _batched(halvings, mesh)
+    assert "all-reduce" not in fn.lower({"a": a}).compile().as_text()
+    assert np.asarray(fn({"a": a})["n"]).tolist() == [2, 10, 4, 20]
+    naive = jax.jit(jax.vmap(halvings)).lower({"a": a}).compile().as_text()
+    assert "all-reduce" in naive  # what the shard_map avoids (the property above can fail)

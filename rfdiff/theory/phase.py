@@ -290,29 +290,30 @@ PER_CLASS_OUTPUTS = ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_tra
 SPECTRAL_OUTPUTS = SpectralTimes._fields  # the one list of spectral output names
 
 
-def chunk_size_for(n_quad: int, num_classes: int, *, budget_bytes: int = 1 << 16, lo: int = 16,
+def chunk_size_for(n_quad: int, num_classes: int, *, devices: int = 1, budget_bytes: int = 1 << 16, lo: int = 16,
                    hi: int = 1024) -> int:
-    """Grid points per compiled batch of a phase diagram on one device: the largest power of two with
-    ``points × n_quad × K × 8 B ≤ budget_bytes`` (default 64 KiB), clipped to [lo, hi]. ``rfdiff
-    phase-diagram`` multiplies it by the number of local devices (:func:`rfdiff.sweep.phase_diagram` splits
-    a chunk over them; 8 points a device at 256 nodes and 2 devices took 10.6 s for a 64 × 64 grid, 16 points
-    7.8 s).
+    """Grid points per compiled batch of a phase diagram: ``devices`` × the points a device takes, the largest
+    power of two with ``points × n_quad × K × 8 B ≤ budget_bytes`` (default 64 KiB) clipped to [lo, hi/devices]
+    (:func:`rfdiff.sweep.phase_diagram` gives each local device its block of a chunk).
 
     The solver's batched node arrays are (points, n_quad, K) float64; keeping one within the CPU's cache is what
     makes a batch fast, and it bounds the memory of a batch far below 2 GB whatever the grid. Measured with the
     node-feature matvecs (120 τ, K = 2, one device, 2 cores): 256 nodes 3.0 / 2.9 / 3.3 / 3.6 ms a point at
     8 / 16 / 32 / 64 points a batch; 64 nodes 0.99 / 1.00 / 1.12 ms at 32 / 64 / 128. Regime A (one node) gets
-    ``hi``: there the per-point cost is flat (1.3–1.5 ms from 64 to 4096 points a batch).
+    ``hi`` in all: there the per-point cost is flat (1.3–1.5 ms from 64 to 4096 points a batch), and two XLA:CPU
+    host devices with 1024 points each hung (no progress at 0 % CPU; 512 each run).
 
-    >>> chunk_size_for(256, 2), chunk_size_for(64, 2), chunk_size_for(1, 2)
-    (16, 64, 1024)
+    >>> chunk_size_for(256, 2), chunk_size_for(64, 2), chunk_size_for(1, 2), chunk_size_for(1, 2, devices=2)
+    (16, 64, 1024, 1024)
     """
-    for name, v in (("n_quad", n_quad), ("num_classes", num_classes), ("budget_bytes", budget_bytes)):
+    for name, v in (("n_quad", n_quad), ("num_classes", num_classes), ("devices", devices),
+                    ("budget_bytes", budget_bytes)):
         if not (isinstance(v, (int, np.integer)) and v >= 1):
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     per_point = int(n_quad) * int(num_classes) * 8
     n = max(1, int(budget_bytes) // per_point)
-    return int(min(hi, max(lo, 1 << (n.bit_length() - 1))))
+    each = min(max(1, hi // int(devices)), max(lo, 1 << (n.bit_length() - 1)))
+    return int(devices) * int(each)
 
 
 def reversal_line(base_mixture: GaussianMixture, base_model: RFModel, sigma_ratios: Float[ArrayLike, "n"], *, which: str = "tau_gen", bracket=(0.02, 0.98),

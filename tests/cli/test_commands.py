@@ -272,8 +272,8 @@ def _interrupt_after_first_chunk(monkeypatch):
 
     real = sweep._batched
 
-    def counting(fn):
-        batched, calls = real(fn), []
+    def counting(fn, mesh):
+        batched, calls = real(fn, mesh), []
 
         def run(params):
             calls.append(1)

@@ -107,6 +107,7 @@ def test_chunk_size_rule_bounds_batch_bytes():
 
     assert chunk_size_for(256, 2) == 16 and chunk_size_for(64, 2) == 64 and chunk_size_for(1, 2) == 1024
     assert chunk_size_for(4096, 8) == 16  # floor: a huge population still gets a useful batch
+    assert chunk_size_for(256, 2, devices=2) == 32 and chunk_size_for(1, 2, devices=4) == 1024  # hi in all
     for nq in (1, 3, 32, 100, 256, 1000, 4096):
         for k in (1, 2, 3, 5, 10):
             c = chunk_size_for(nq, k)
@@ -116,6 +117,8 @@ def test_chunk_size_rule_bounds_batch_bytes():
     for bad in (0, -1, 2.5):
         with pytest.raises(ValueError, match="n_quad"):
             chunk_size_for(bad, 2)
+        with pytest.raises(ValueError, match="devices"):
+            chunk_size_for(16, 2, devices=bad)
     with pytest.raises(ValueError, match="num_classes"):
         chunk_size_for(16, 0)
 
