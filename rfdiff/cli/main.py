@@ -266,6 +266,21 @@ def _message(err: BaseException) -> str:
     return f"{name}: {text}"
 
 
+def _host_devices() -> None:
+    """One XLA host device per usable core for ``phase-diagram``, whose sweep gives each device its own block of a
+    chunk (:func:`rfdiff.sweep.phase_diagram`): a device's small vmapped solves run on about one core. Measured
+    in ``benchmarks/results/dynamics.md``. Only before JAX starts, never over a device count already in
+    ``XLA_FLAGS`` (``RFDIFF_HOST_DEVICES=1`` keeps one); on a GPU the host devices go unused."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags or "jax" in sys.modules:
+        return
+    want = os.environ.get("RFDIFF_HOST_DEVICES")
+    n = int(want) if want else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                else (os.cpu_count() or 1))
+    if n > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")  # an application may choose the backend; the library never does
     # JAX's persistent compilation cache (read from the environment when JAX starts): the second call of a
@@ -278,6 +293,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
+    if args.target == "dynamics:phase_diagram":
+        _host_devices()
     command = args.command if args.command != "simulate" else f"simulate {args.simulator}"
     module, _, func = args.target.partition(":")
     try:
