@@ -76,7 +76,7 @@ def bench_cli(n, sep, nq, tree, cache_dir):
                "--axis", f"pi1=0.05:0.95:{n}", "--fix", f"separation={sep}", "--n-quad", str(nq), "-q",
                "--out", tmp]
         env = {**os.environ, "PYTHONPATH": str(tree), "RFDIFF_JAX_CACHE": str(cache_dir)}
-        env.pop("XLA_FLAGS", None)  # the command as a user runs it: one CPU device
+        env.pop("XLA_FLAGS", None)  # the command as a user runs it (the CLI chooses the host devices)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
         wall = time.perf_counter() - t0
@@ -134,7 +134,8 @@ def main(argv=None):
         print(lines[-1], flush=True)
     if args.cli:
         lines += ["", f"## Whole `rfdiff phase-diagram` process ({args.n} × {args.n}, the CLI's default 120 τ points, "
-                  "one CPU device)", "",
+                  "as a user runs it: no XLA_FLAGS, so this code gives each core a host device, the old one used one)",
+                  "",
                   "First call: an empty compilation cache (everything compiled); repeated: the same command again "
                   "with the cache the first call filled (what a user's second call pays).", "",
                   "| regime | shift nodes | code | call | wall [s] | peak RSS [GiB] | max residual |",

@@ -51,9 +51,9 @@ def theory_curves_core(proportions, variances, gram, psi_p, psi_n, t, taus, *, a
     """Pure, jittable core: per-class losses at μ = 1/τ for ``taus`` (T,) plus the μ = 0 asymptote.
 
     The equations are those of the spectrum solver (:func:`rfdiff.theory.equations.solve_real`, one covariance
-    level) evaluated at the real point z = −μ, where they are real: Newton from the previous (larger) μ's
-    solution (after damped fixed-point steps at the first μ, at μ = 0 and after steps in μ above a factor
-    1.5). ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``, ``gram``,
+    level) evaluated at the real point z = −μ, where they are real: chord/Newton steps from a cubic prediction
+    out of the two previous (larger) μ's solutions (:func:`_predict`), after damped fixed-point steps instead at
+    the first μ, at μ = 0 and after steps in μ above a factor 1.5. ``pop``: a prebuilt :class:`~rfdiff.theory.equations.NeuronPopulation` of (``variances``, ``gram``,
     ``t``) — it depends on nothing else, so a grid over ψ_p, ψ_n or π builds it once and passes it
     here (``n_quad``, ``coef_nodes``, ``shifts`` are then unused); built here from ``shifts`` or Sobol nodes
     otherwise. Returns a dict: ``loss_train``, ``loss_test``, ``eps_train``, ``eps_test``
