@@ -134,7 +134,7 @@ def main(argv=None):
         print(lines[-1], flush=True)
     if args.cli:
         lines += ["", f"## Whole `rfdiff phase-diagram` process ({args.n} × {args.n}, the CLI's default 120 τ points, "
-                  "as a user runs it: no XLA_FLAGS, so this code gives each core a host device, the old one used one)",
+                  "as a user runs it: no XLA_FLAGS, the CLI's default host devices)",
                   "",
                   "First call: an empty compilation cache (everything compiled); repeated: the same command again "
                   "with the cache the first call filled (what a user's second call pays).", "",

@@ -267,18 +267,19 @@ def _message(err: BaseException) -> str:
 
 
 def _host_devices() -> None:
-    """One XLA host device per usable core for ``phase-diagram``, whose sweep gives each device its own block of a
-    chunk (:func:`rfdiff.sweep.phase_diagram`): a device's small vmapped solves run on about one core. Measured
-    in ``benchmarks/results/dynamics.md``. Only before JAX starts, never over a device count already in
-    ``XLA_FLAGS`` (``RFDIFF_HOST_DEVICES=1`` keeps one); on a GPU the host devices go unused."""
+    """``RFDIFF_HOST_DEVICES=N`` (N > 1) gives ``phase-diagram`` N XLA host devices, whose sweep hands each its own
+    block of a chunk (:func:`rfdiff.sweep.phase_diagram`): on 2 cores the regime-B 64 × 64 diagram took 14.6 s
+    instead of 19.2 s (``benchmarks/results/dynamics.md``). Not the default: two host devices with 1024 regime-A
+    points each deadlocked inside XLA:CPU (no progress at 0 % CPU; 512 each ran), so the command refuses more
+    than 512 points a device. Only before JAX starts, and never over a device count already in ``XLA_FLAGS``."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" in flags or "jax" in sys.modules:
+    want = os.environ.get("RFDIFF_HOST_DEVICES", "").strip()
+    if not want or "xla_force_host_platform_device_count" in flags or "jax" in sys.modules:
         return
-    want = os.environ.get("RFDIFF_HOST_DEVICES")
-    n = int(want) if want else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                else (os.cpu_count() or 1))
-    if n > 1:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+    if not want.isdigit() or int(want) < 1:
+        raise SystemExit(f"rfdiff: error: RFDIFF_HOST_DEVICES must be a positive integer, got {want!r}")
+    if int(want) > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={int(want)}".strip()
 
 
 def main(argv=None) -> int:

@@ -1,7 +1,8 @@
-"""``rfdiff phase-diagram`` gives every usable core an XLA host device (the sweep hands each its own block).
+"""``RFDIFF_HOST_DEVICES=N`` gives ``rfdiff phase-diagram`` N XLA host devices (the sweep hands each its own block).
 
-The device count is set before JAX starts and never over one the user put in ``XLA_FLAGS``; the diagram does
-not depend on it beyond rounding (batched Newton loops see other neighbours).
+The device count is set before JAX starts and never over one the user put in ``XLA_FLAGS``; one device by
+default; more than 512 points a device is refused (an XLA:CPU deadlock at 1024); the diagram does not depend on
+the count beyond rounding (batched Newton loops see other neighbours).
 """
 
 from __future__ import annotations
@@ -36,8 +37,17 @@ def test_device_count_set_before_jax_and_never_over_the_users(tmp_path):
     assert _count(tmp_path, RFDIFF_HOST_DEVICES="3") == 3
     assert _count(tmp_path, RFDIFF_HOST_DEVICES="3",
                   XLA_FLAGS="--xla_force_host_platform_device_count=1") == 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    assert _count(tmp_path) == cores
+    assert _count(tmp_path) == 1  # opt-in only
+
+
+def test_more_than_512_points_a_host_device_is_refused(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "rfdiff", "phase-diagram",
+                          str(ROOT / "examples" / "dynamics_two_class.toml"), "--axis", "pi1=0.2:0.8:3",
+                          "--chunk-size", "2048", "--no-plot", "-q", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=300, env=_env(tmp_path, RFDIFF_HOST_DEVICES="2"),
+                         cwd=tmp_path)
+    assert res.returncode == 2 and "1024 points to each of 2 host devices" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_phase_diagram_on_one_and_two_devices_agree(tmp_path):
