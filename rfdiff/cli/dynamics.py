@@ -284,13 +284,15 @@ def phase_diagram(args) -> int:
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid, spectral=args.spectral)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
         # cache-sized batches (< 2 GB) on each device: the sweep splits a chunk over the local devices
-        ndev = len(jax.local_devices())
+        # this process's devices only (one job-array task per node or GPU); the sweep shards over the same list
+        devices = jax.local_devices()
+        ndev = len(devices)
         chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes, devices=ndev)
         if ndev > 1 and jax.default_backend() == "cpu" and -(-chunk // ndev) > 512:
             raise SpecError(f"--chunk-size {chunk} gives {-(-chunk // ndev)} points to each of {ndev} host devices; "
                             "at most 512 (XLA:CPU deadlocked at 1024 on two host devices)")
         # the spectral outputs are part of the key: a resume with the other setting is refused, not mixed
-        res = sweep(fn, grid, out_dims=dict(base.out_dims), chunk_size=chunk,
+        res = sweep(fn, grid, out_dims=dict(base.out_dims), chunk_size=chunk, devices=devices,
                     path=out / name, shard=shard, num_shards=num_shards, progress=progress(args),
                     key={"spec": spec.to_dict(), "fixed": fixed, "taus": taus.tolist(), "n_quad": n_quad,
                          **({"spectral": True} if args.spectral else {})},

@@ -522,7 +522,8 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     The derivative dx/dθ = (I − ∂T/∂x)⁻¹ ∂T/∂θ, with the Jacobian at the returned x, is exact for the
     equations (``theory_notes/04_dynamics.md`` §3).
 
-    Returns ``(x, residual, dx_dtheta, dx_dmu)``: residual = max|T(x) − x| / max|x|, dx_dtheta (n_x, n_θ),
+    Returns ``(x, residual, dx_dtheta, dx_dmu)``: residual = max|T(x) − x| / max|x|, or ``inf`` off the physical
+    branch (some δ_c < 0 or D_i ≤ 0, impossible where (U + μ)⁻¹ ≻ 0), dx_dtheta (n_x, n_θ),
     and dx_dmu (n_x,) = −(I − ∂T/∂x)⁻¹ ∂T/∂z, the tangent a caller scanning in μ uses to predict the next
     start (one more right-hand side of the same solve).
     """
@@ -567,4 +568,9 @@ def solve_real(x0, mu, consts_of, theta, *, n_newton: int = 8, tol: float = 1e-1
     jt = jax.jacfwd(lambda th: fmap(x, th))(theta)
     _, jz = jax.jvp(lambda zz: fixed_point_map(x, zz, consts_of(theta)), (z,), (jnp.ones_like(z),))
     dx = jnp.linalg.solve(eye - jx, jnp.concatenate([jt, -jz[:, None]], axis=1))
-    return x, rel(x, tx), dx[:, :-1], dx[:, -1]
+    # the physical branch: at z = −μ ≤ 0 the resolvent (U + μ)⁻¹ is positive definite, so δ_c = (1/n) Tr C_c Q ≥ 0
+    # and every 1/D_i (a diagonal entry of its equivalent) > 0. A root violating either is spurious (linear
+    # features at μ = 0, where U is singular and no solution exists, gave δ < 0 with a 1e-13 residual).
+    c = consts_of(theta)
+    physical = jnp.all(x[:c.c2.shape[0]] >= 0.0) & jnp.all(_pieces(x, z, c)[5] > 0.0)
+    return x, jnp.where(physical, rel(x, tx), jnp.inf), dx[:, :-1], dx[:, -1]

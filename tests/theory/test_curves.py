@@ -250,3 +250,12 @@ def test_newton_start_prediction_orders():
         e_cubic = err(_predict((sols[0], sols[1]), uc, xb))
         # measured 0.099, 0.012, 2.1e-4 (Δu = log 1.39): each order gains a factor ≥ 4 here
         assert e_cubic < 0.1 * e_line and e_line < 0.25 * e_prev, (e_prev, e_line, e_cubic)
+
+
+def test_spurious_root_off_the_physical_branch_is_refused():
+    """Linear features with ψ_p = 2 > ψ_n: U is singular, Ξ grows like 1/μ and no solution exists at μ = 0 (the
+    τ → ∞ asymptote). Newton there once reached a root with δ < 0 and a 1e-13 residual, giving ε^tr(∞) = −203.5
+    against −30.4 at finite d = 200. δ_c ≥ 0 and D_i > 0 hold wherever (U + μ)⁻¹ ≻ 0, so such a root is refused."""
+    mix = GaussianMixture.create([0.2, 0.8], [4.0, 1.0])
+    with pytest.raises(ConvergenceError, match="did not converge"):
+        theory_curves(mix, RFModel(2.0, 1.0, 0.01, "linear"), np.logspace(-3, 3, 8))
