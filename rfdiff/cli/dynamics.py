@@ -283,8 +283,8 @@ def phase_diagram(args) -> int:
     with x64():
         base = timescale_fn(mix, model, taus=taus, n_quad=n_quad, grid=pop_grid, spectral=args.spectral)
         fn = lambda q: base({**q, **fixed_arrays})  # noqa: E731
-        # cache-sized batches (< 2 GB) on each device: the sweep splits a chunk over the local devices
-        # this process's devices only (one job-array task per node or GPU); the sweep shards over the same list
+        # cache-sized batches (< 2 GB) on each of this process's devices (one job-array task per node or GPU),
+        # the list the sweep shards over
         devices = jax.local_devices()
         ndev = len(devices)
         chunk = args.chunk_size or chunk_size_for(n_quad, mix.num_classes, devices=ndev)
