@@ -101,6 +101,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "loss_train": ("denoising score-matching loss on the training points", "1"),
     "loss_test": ("denoising score-matching loss on fresh samples", "1"),
     "signal": ("overlap of the learned readout with the class score", "1"),
+    "mass": ("spectral mass of U inside the flow theory's contour (1: the contour encloses the spectrum)", "1"),
     "tau_gen": ("generalisation time tau_gen (half descent of eps_test)", _TAU),
     "tau_mem": ("memorisation time tau_mem (half the asymptotic memorisation)", _TAU),
     "tau_onset": ("onset of memorisation tau_onset", _TAU),

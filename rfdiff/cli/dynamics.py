@@ -1,7 +1,9 @@
 """``rfdiff curves | timescales | phase-diagram SPEC``: per-class learning curves and times.
 
-Clock and definitions: the d → ∞ theory uses the ridge-time proxy (``rfdiff.theory.curves``); the finite-d
-closed form (``--d`` or ``[finite] d``) uses gradient flow (``--kind flow``) or ridge (``--kind ridge``). Times
+Clock and definitions: the finite-d closed form (``--d`` or ``[finite] d``) uses gradient flow (``--kind flow``, the
+default) or ridge (``--kind ridge``); the d → ∞ theory uses the same clock unless ``--clock`` says otherwise (exact
+flow: :mod:`rfdiff.theory.flow`; ridge-time proxy: :mod:`rfdiff.theory.curves`), except with ``[model]
+loss_weights``, which only the ridge theory supports, so that is its default there. Times
 are those of :func:`rfdiff.theory.timescales.curve_timescales` (half descent, half memorisation, onset);
 ``timescales`` adds the clock-free spectral times of :func:`rfdiff.theory.timescales.spectral_times`
 (``*_spec``: the same levels on the sharp-filter curve of the per-class loss masses of U).
@@ -45,6 +47,8 @@ def _curves(args, spectral: bool = False):
 
     spec, mix, model, d, taus = _setup(args)
     lw = spec.model.loss_weights  # [model] loss_weights (None: the plain loss)
+    if args.clock is None:  # one clock for both columns by default (the ridge proxy's offset is not physics)
+        args.clock = "ridge" if lw is not None else args.kind
     theory = theory_curves(mix, model, taus, loss_weights=lw, n_quad=args.n_quad, clock=args.clock)
     arrays = {f"theory_{k}": np.asarray(v) for k, v in theory.items()}
     fc = None

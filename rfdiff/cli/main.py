@@ -121,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--d", type=int, default=None, help="also the finite-d closed form at this d ([finite] d)")
         p.add_argument("--taus", default=None, metavar="LO,HI,NUM", help="log τ grid ([curves] taus)")
         p.add_argument("--kind", default="flow", choices=["flow", "ridge"], help="finite-d dynamics")
-        p.add_argument("--clock", default="ridge", choices=["ridge", "flow"],
-                       help="clock of the d → ∞ theory: ridge-time proxy μ = 1/τ (default) or exact gradient flow "
-                            "(rfdiff.theory.flow; slower with strong centroids)")
+        p.add_argument("--clock", default=None, choices=["ridge", "flow"],
+                       help="clock of the d → ∞ theory: exact gradient flow (rfdiff.theory.flow) or the ridge-time "
+                            "proxy μ = 1/τ; default: the clock of --kind, so both columns share one clock (ridge "
+                            "with [model] loss_weights, which the flow theory does not support yet)")
         p.add_argument("--n-quad", type=int, default=None, help="shift nodes of the neuron population")
         _common(p, seed=True)
 

@@ -53,6 +53,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..precision import float64
+
 if TYPE_CHECKING:  # annotations only (jaxtyping shapes); no runtime import
     from jaxtyping import Array, ArrayLike, Float
 
@@ -80,6 +82,7 @@ def _check_taus(taus):
         raise ValueError("taus must be finite, positive and strictly increasing")
 
 
+@float64
 def first_crossing(taus: Float[ArrayLike, "T"], y: Float[ArrayLike, "*b T"],
                    level: float | Float[ArrayLike, "*b"]) -> Float[Array, "*b"]:
     """First τ at which ``y`` (shape (..., T)) falls to ``level`` (shape (...)), log-linear interpolation.
@@ -106,12 +109,14 @@ def first_crossing(taus: Float[ArrayLike, "T"], y: Float[ArrayLike, "*b T"],
     return jnp.where((hit & (idx == 0)) | jnp.isnan(lvl), jnp.nan, out)
 
 
+@float64
 def generalization_time(taus: Float[ArrayLike, "T"], eps_test: Float[ArrayLike, "*b T"]) -> Float[Array, "*b"]:
     """τ_gen: first τ with ε^te ≤ (1 + min ε^te)/2. Shape (..., T) → (...)."""
     eps_test = jnp.asarray(eps_test)
     return first_crossing(taus, eps_test, 0.5 * (1.0 + jnp.min(eps_test, axis=-1)))
 
 
+@float64
 def memorization_time(taus: Float[ArrayLike, "T"], eps_train: Float[ArrayLike, "*b T"],
                       eps_train_inf: Float[ArrayLike, "*b"] | None = None) -> Float[Array, "*b"]:
     """τ_mem: first τ with ε^tr ≤ ε^tr(∞)/2; NaN where ε^tr(∞) ≥ 0 (no memorisation).
@@ -125,6 +130,7 @@ def memorization_time(taus: Float[ArrayLike, "T"], eps_train: Float[ArrayLike, "
     return first_crossing(taus, eps_train, level)
 
 
+@float64
 def onset_time(taus: Float[ArrayLike, "T"], eps_train: Float[ArrayLike, "*b T"], level: float = -1.0
                ) -> Float[Array, "*b"]:
     """τ_onset: first τ with ε^tr ≤ ``level`` (default −1: one class-score unit below the Bayes loss)."""
@@ -143,6 +149,7 @@ class Timescales(NamedTuple):
     eps_train_inf: jax.Array  # memorisation asymptote used for τ_mem
 
 
+@float64
 def curve_timescales(taus: Float[ArrayLike, "T"], eps_test: Float[ArrayLike, "*b T"], eps_train: Float[ArrayLike, "*b T"],
                      eps_train_inf: Float[ArrayLike, "*b"] | None = None, onset_level: float = -1.0) -> Timescales:
     """All times from curves ε^te, ε^tr of shape (..., T) on the grid ``taus`` (T,). See module docstring."""
@@ -231,6 +238,7 @@ def _check_spectrum(lam, mass):
         raise ValueError("mass must be finite (zero the weight of null directions instead of dividing by λ = 0)")
 
 
+@float64
 def spectral_times(lam: Float[ArrayLike, "*b N"], mass: Float[ArrayLike, "*b N"], *, onset_level: float = -1.0
                    ) -> SpectralTimes:
     """Spectral per-class times from atoms ``lam`` carrying loss mass ``mass`` (ε units), in closed form.

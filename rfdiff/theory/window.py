@@ -77,6 +77,7 @@ def _check_memorisation(memorisation: str) -> None:
         raise ValueError(f"memorisation must be one of {', '.join(MEMORISATION)}, got {memorisation!r}")
 
 
+@float64
 def window_from_times(tau_gen: Float[ArrayLike, "*b K"], tau_end: Float[ArrayLike, "*b K"]) -> Window:
     """The common window of per-class intervals [τ_gen,c, τ_end,c]; pure and jittable (vmap for grids).
 
@@ -97,6 +98,7 @@ def window_from_times(tau_gen: Float[ArrayLike, "*b K"], tau_end: Float[ArrayLik
                   first_memorising=jnp.argmin(tau_end, axis=-1), last_generalising=jnp.argmax(tau_gen, axis=-1))
 
 
+@float64
 def resolve_times(tau_gen: Float[ArrayLike, "*b K"], tau_mem: Float[ArrayLike, "*b K"],
                   tau_onset: Float[ArrayLike, "*b K"], eps_train_inf: Float[ArrayLike, "*b K"], *,
                   memorisation: str = "tau_mem", onset_level: float = -1.0

@@ -115,10 +115,12 @@ def test_timescales_table_on_stdout_equals_library(tmp_path, capsys):
     ds = _result(tmp_path / "timescales.nc", "timescales", spec,
                  {"curves": {"taus": [1e-3, 1e6, 40]}, "finite": {"d": 16}}, ("curves",))
     s = load_spec(spec)
-    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), np.logspace(-3, 6, 40))
+    # default clock: the theory on gradient flow, like the finite-d closed form's default --kind flow
+    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), np.logspace(-3, 6, 40), clock="flow")
     ts = rfdiff.curve_timescales(np.logspace(-3, 6, 40), th["eps_test"], th["eps_train"], th["eps_train_inf"])
     np.testing.assert_allclose(ds["theory_tau_gen"].values, np.asarray(ts.tau_gen), rtol=1e-12)
     assert ds["theory_tau_gen"].dims == ("class",) and ds.attrs["d"] == 16
+    assert ds.attrs["clock"] == "theory: exact gradient flow; finite: flow"
     # the Python API hands back the same labelled Dataset
     api = rfdiff.to_dataset(ts)
     np.testing.assert_array_equal(api["tau_gen"].values, ds["theory_tau_gen"].values)
@@ -140,25 +142,33 @@ def test_curves_file_is_labelled_and_equals_library(tmp_path):
     assert ds["theory_eps_test"].dims == ("class", "tau") and ds.sizes == {"class": 2, "tau": 30}
     s = load_spec(spec)
     taus = np.logspace(-3, 6, 30)
-    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus)
+    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus, clock="flow")
     np.testing.assert_array_equal(ds["tau"].values, taus)
     np.testing.assert_allclose(ds["theory_eps_test"].values, th["eps_test"], rtol=1e-12)
     api = rfdiff.to_dataset(th, taus=taus)
     np.testing.assert_allclose(api["eps_test"].sel({"class": 2}).values, th["eps_test"][1], rtol=0)
-    assert ds.attrs["clock"].startswith("theory: ridge-time proxy")
-
-
-def test_curves_clock_flow_is_the_flow_theory(tmp_path):
-    spec = str(EXAMPLES / "dynamics_two_class.toml")
-    assert main(["curves", spec, "--taus", "1e-2,1e4,20", "--clock", "flow", "--out", str(tmp_path), "-q"]) == 0
-    ds = rfdiff.open_result(tmp_path / "curves.nc")
-    s = load_spec(spec)
-    taus = np.logspace(-2, 4, 20)
-    flow = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus, clock="flow")
-    ridge = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus)
-    np.testing.assert_allclose(ds["theory_eps_test"].values, flow["eps_test"], rtol=1e-12)
-    assert np.max(np.abs(flow["eps_test"] - ridge["eps_test"])) > 1e-3  # the clocks differ: the option is used
     assert ds.attrs["clock"] == "theory: exact gradient flow; finite: flow"
+
+
+@pytest.mark.parametrize("argv, loss_weights, clock", [
+    (["--clock", "ridge"], False, "ridge"),  # the proxy on request
+    (["--kind", "ridge"], False, "ridge"),  # the default follows the finite-d clock
+    ([], True, "ridge"),  # weighted loss: only the ridge theory supports it, so it is the default there
+])
+def test_curves_clock_choice(tmp_path, argv, loss_weights, clock):
+    spec = EXAMPLES / "dynamics_two_class.toml"
+    if loss_weights:
+        spec = Path(_write(tmp_path, spec.read_text().replace('t = 0.01\n', 't = 0.01\nloss_weights = [1.0, 2.0]\n')))
+    assert main(["curves", str(spec), "--taus", "1e-2,1e4,20", *argv, "--out", str(tmp_path), "-q"]) == 0
+    ds = rfdiff.open_result(tmp_path / "curves.nc")
+    s = load_spec(str(spec))
+    taus = np.logspace(-2, 4, 20)
+    ref = {c: rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus, clock=c,
+                                   loss_weights=s.model.loss_weights) for c in (("ridge",) if loss_weights else ("ridge", "flow"))}
+    np.testing.assert_allclose(ds["theory_eps_test"].values, ref[clock]["eps_test"], rtol=1e-12)
+    if not loss_weights:  # the clocks differ: the choice is used
+        assert np.max(np.abs(ref["flow"]["eps_test"] - ref["ridge"]["eps_test"])) > 1e-3
+    assert ds.attrs["clock"].startswith("theory: ridge-time proxy")
 
 
 @pytest.mark.slow
@@ -387,3 +397,28 @@ def test_window_and_reweight_files_carry_the_contract(tmp_path, command, kind, e
                  {"curves": {"taus": [1e-3, 1e4, 101]}} if command == "window" else None,
                  ("curves",) if command == "window" else ())
     assert ds["tau_gen"].dims[-1] == "class" and ds.sizes["class"] == 2
+
+
+@pytest.mark.parametrize("command", ["timescales", "window"])
+def test_theory_results_are_float64_without_the_global_x64_switch(tmp_path, command):
+    """A fresh ``rfdiff`` process does not switch x64 on globally (the tests do): there ``timescales`` and
+    ``window`` wrote float32 times, because the time definitions ran under the caller's default setting. Run
+    here with the switch off, as in a user's process; every floating variable of the file must be float64 and
+    equal to the library's float64 numbers (float32 rounding would miss by ~1e-8 relative)."""
+    import jax
+    import xarray as xr
+
+    spec = str(EXAMPLES / "dynamics_two_class.toml")
+    with jax.enable_x64(False):
+        assert main([command, spec, "--taus", "1e-3,1e5,40", "--out", str(tmp_path), "-q"]) == 0
+    with xr.open_dataset(tmp_path / f"{command}.nc", engine="scipy") as ds:
+        ds = ds.load()
+    narrow = [k for k, v in ds.variables.items() if v.dtype.kind == "f" and v.dtype.itemsize < 8]
+    assert narrow == []
+    s = load_spec(spec)
+    taus = np.logspace(-3, 5, 40)
+    th = rfdiff.theory_curves(s.build_mixture(), s.build_model(), taus, clock="flow" if command == "timescales"
+                              else "ridge")  # window: the ridge clock, like the phase diagrams
+    ts = rfdiff.curve_timescales(taus, th["eps_test"], th["eps_train"], th["eps_train_inf"])
+    name = "theory_tau_gen" if command == "timescales" else "tau_gen"
+    np.testing.assert_allclose(ds[name].values, np.asarray(ts.tau_gen), rtol=1e-12)
