@@ -69,6 +69,56 @@ def test_two_point_fast_equals_lifted_map_solution():
                 assert float(jnp.max(jnp.abs(fast[:, j, k] - ref)) / jnp.max(jnp.abs(ref))) < 1e-12
 
 
+def test_feature_layout_gathers_the_distinct_columns_back_exactly():
+    """The neuron sums run over the distinct feature columns only (symmetric products): gathered back, every one
+    of the K⁴ + 2K³ + 2K² columns equals the full feature matrix's (to rounding), and the count is the symmetric
+    one."""
+    with x64():
+        for k, n_unique in ((1, 5), (2, 24), (3, 66), (4, 141)):  # C(K+3,4) + 2K·C(K+1,2) + C(K+1,2) + K²
+            c, _ = _consts(GaussianMixture.create([1.0 / k] * k, list(range(1, k + 1))).with_strong_centroids(
+                [1.0] * k), 8)
+            unique, index = fl._feature_layout(k)
+            feats = np.asarray(fl._features(c))
+            assert unique.size == n_unique and index.size == feats.shape[1]
+            # equal up to the rounding of the product order ((a₀a₁)(a₀a₁) vs (a₀a₀)(a₁a₁))
+            np.testing.assert_allclose(feats[:, unique][:, index], feats, rtol=4e-16, atol=0)
+
+
+def test_flow_nodes_symmetric_pairs_equal_all_pairs():
+    """flow_nodes solves the node pairs j ≤ k only, using G_uu(j, k) = G_uu(k, j) and G_ul(j, k) = conj G_ul(k, j);
+    against all N² pairs of two_point_fast at the one-point solutions of solve_grid (measured 1e-13 relative)."""
+    with x64():
+        c, props = _consts(STRONG3, 16)
+        a, b = (float(v) for v in fl.contour_bounds(c, props))
+        nodes = fl.flow_nodes(c, props, a, b, n_panels=fl.n_panels_for(a, b), order=4)
+        assert bool(nodes["branch"])
+        z = nodes["z"]
+        x = _solved(c, np.asarray(z))
+        pc, dl = props.astype(jnp.complex128), c.delta_t.astype(jnp.complex128)
+        for key, (xw, zw) in (("guu", (x, z)), ("gul", (jnp.conj(x), jnp.conj(z)))):
+            rp = fl.two_point_fast(x, z, xw, zw, c, jnp.eye(6))
+            ref = -dl * jnp.einsum("c,jabcd,d->jab", pc, rp, pc)
+            assert float(jnp.max(jnp.abs(nodes[key] - ref)) / jnp.max(jnp.abs(ref))) < 1e-12, key
+
+
+def test_contour_route_off_the_physical_branch_is_caught_and_the_grid_route_stays_on_it():
+    """With a coarse contour (2 panels over 4 decades) Newton from the neighbouring node lands on a root with
+    Im g < 0 (residual 1e-16): ``branch`` says so; continuation at every node (``one_point="grid"``) stays on the
+    physical branch, where g agrees with the spectrum solver's."""
+    with x64():
+        c, props = _consts(STRONG3, 16)
+        a, b = (float(v) for v in fl.contour_bounds(c, props))
+        coarse = fl.flow_nodes(c, props, a, b, n_panels=2, order=4)
+        grid = fl.flow_nodes(c, props, a, b, n_panels=2, order=4, one_point="grid")
+        assert not bool(coarse["branch"]) and bool(grid["branch"]) and float(grid["residual"]) < 1e-12
+        g_ref = solve_grid(grid["z"], c).g
+        dl = c.delta_t.astype(jnp.complex128)
+        r_ref = jax.vmap(lambda xx, zz: outputs(xx, zz, c)[3])(_solved(c, np.asarray(grid["z"])), grid["z"])
+        np.testing.assert_allclose(np.asarray(grid["g1"]), np.asarray(dl * r_ref @ props.astype(jnp.complex128)),
+                                   rtol=1e-10)
+        assert bool(jnp.all(g_ref.imag > 0))
+
+
 def test_two_point_at_equal_points_is_the_implicit_function_derivative():
     """z = w = −μ: R'(z, z) = dR/dθ, the derivative the ridge curves take (equations.solve_real)."""
     with x64():
