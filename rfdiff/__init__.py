@@ -126,7 +126,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "class_statistics": (".unet.fmnist", "class_statistics"),
     "imbalanced_subset": (".unet.fmnist", "imbalanced_subset"),
     "load_fashion_mnist": (".unet.fmnist", "load_fashion_mnist"),
-    "predicted_order": (".unet.fmnist", "predicted_order"),
     "mixture_from_statistics": (".unet.theory_map", "mixture_from_statistics"),
     "theory_prediction": (".unet.theory_map", "theory_prediction"),
     "UNetConfig": (".unet.training", "UNetConfig"),
@@ -277,7 +276,6 @@ if TYPE_CHECKING:  # the same table as imports, for type checkers and IDEs
         class_statistics as class_statistics,
         imbalanced_subset as imbalanced_subset,
         load_fashion_mnist as load_fashion_mnist,
-        predicted_order as predicted_order,
     )
     from .unet.theory_map import (
         mixture_from_statistics as mixture_from_statistics,

@@ -92,7 +92,8 @@ def unet(args) -> int:
     keep = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in s.items() if k not in ("arrays", "attrs")}
     keep["config"] = dataclasses.asdict(cfg)
     wrote(atomic_write_text(out / "summary.json", json.dumps(keep, indent=1, default=str)))
-    print(f"predicted order {s['predicted_order']} ({s['rule']})")
+    print(f"predicted order: generalisation {s['predicted_order_gen']}, memorisation {s['predicted_order_mem']} "
+          f"({s['rule']})")
     print(f"measured order: memorisation {s['order_mem']}, generalisation at t={s['times'][0]:.3g} "
           f"{s['order_gen'][0]}; results in {out}")
     return 0

@@ -10,7 +10,6 @@ from .fmnist import (
     imbalanced_subset as imbalanced_subset,
     ClassStatistics as ClassStatistics,
     class_statistics as class_statistics,
-    predicted_order as predicted_order,
 )
 from .model import (
     UNet as UNet,

@@ -205,5 +205,8 @@ def summarise(outdir) -> dict[str, Any]:
             "order_best": [order(tau_best[:, j]) for j in range(nt)],
             "order_gen": [order(tau_gen[:, j]) for j in range(nt)],
             "order_onset": [order(tau_onset[:, j]) for j in range(nt)],
-            "predicted_order": attrs["predicted_order"], "rule": attrs["rule"], "stats": attrs["stats"],
+            # the theory's orders recorded by training (rfdiff.unet.training.prediction); runs written before it
+            # carry a retired heuristic instead, which is not passed on
+            "predicted_order_gen": attrs.get("predicted_order_gen"), "predicted_order_mem": attrs.get("predicted_order_mem"),
+            "rule": attrs["rule"] if "predicted_order_gen" in attrs else "not recorded", "stats": attrs["stats"],
             "arrays": arrays, "attrs": attrs}

@@ -49,7 +49,6 @@ __all__ = [
     "imbalanced_subset",
     "ClassStatistics",
     "class_statistics",
-    "predicted_order",
 ]
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -253,26 +252,3 @@ def class_statistics(images, labels, classes: Sequence[int]) -> ClassStatistics:
     centre = props @ mus
     return ClassStatistics(np.asarray(classes, dtype=np.int64), cnt, props, np.asarray(var), mus @ mus.T / d,
                            (diff ** 2).sum(-1) / d, ((mus - centre) ** 2).sum(-1) / d)
-
-
-def predicted_order(stats: ClassStatistics, *, reversal: bool = True) -> tuple[np.ndarray, str]:
-    """The theory's predicted learning order of the classes (first learned first) and the rule that set it.
-
-    Rule (theory_notes/07_unet.md §4; qualitative claim of the reference derivation, §5.5 there, not a
-    quantitative boundary): the higher-variance class is learned (generalises and memorises) first; the
-    strong-centroid regime (``||μ_c − μ̄||²/d`` = O(1), true for Fashion-MNIST) lets imbalance reverse it.
-    With ``reversal=True`` the order is by ``σ_c² · π_c^γ`` where γ is chosen so that the reference's
-    strong-centroid boundary for two classes (σ_1/σ_2 ≈ 1.24 at π_1 = 0.05 and ≈ 0.82 at π_1 = 0.95, i.e.
-    log(σ_1²/σ_2²) = γ log(π_2/π_1) at the line) holds: γ = 2 log(1.24/0.82) / (2 log 19) ≈ 0.14 (a linear fit of
-    the log-ratio boundary through its two quoted end points). ``reversal=False`` orders by variance only.
-    """
-    var = np.asarray(stats.variance, dtype=np.float64)
-    if reversal:
-        gamma = float(np.log(1.24 / 0.82) / np.log(19.0))
-        score = np.log(var) + gamma * np.log(np.asarray(stats.proportions, dtype=np.float64))
-        rule = (f"order by log σ_c² + γ log π_c, γ = {gamma:.3f} (linear fit of the reference's strong-centroid "
-                "reversal line; qualitative)")
-    else:
-        score = np.log(var)
-        rule = "order by variance σ_c² (highest first)"
-    return np.asarray(stats.classes)[np.argsort(-score, kind="stable")], rule

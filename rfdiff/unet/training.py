@@ -12,7 +12,8 @@ records per-class train/test losses and normalised errors at fixed OU times, the
 of DDIM samples (rfdiff.simulate.metrics.memorization_report) and a per-class classifier Fréchet distance
 (rfdiff/unet/evaluate.py). Everything random is seeded and the RNG is checkpointed, so a run killed and resumed
 produces bit-identical checkpoints and metrics. :func:`summarise` turns the curves into τ_gen,c, τ_onset,c,
-τ_mem,c and sets them against :func:`rfdiff.unet.fmnist.predicted_order`. Protocol: theory_notes/07_unet.md.
+τ_mem,c and sets them against the d → ∞ theory's orders for the run's classes (:func:`prediction`, by
+:func:`rfdiff.unet.theory_map.theory_prediction`). Protocol: theory_notes/07_unet.md.
 
 Example (CLI)::
 
@@ -37,7 +38,7 @@ import optax
 
 from . import evaluate as ev
 from .evaluate import summarise
-from .fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, predicted_order, to_signed
+from .fmnist import class_statistics, imbalanced_subset, load_fashion_mnist, to_signed
 from .surrogate import gaussian_surrogate
 from .model import ddim_sample, eps_loss, init_unet, make_schedule, ou_time
 from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content_key, key_digests, load_result,
@@ -45,7 +46,7 @@ from ..io import (atomic_write_bytes, atomic_write_text, changed_inputs, content
 from ..simulate.metrics import memorization_report
 
 __all__ = ["UNetConfig", "prepare_data", "train", "summarise", "eval_steps", "target_step", "init_state",
-           "train_step"]
+           "train_step", "prediction"]
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     t_start = time.perf_counter()
     data = prepare_data(cfg)
     stats = data["stats"]
-    order, rule = predicted_order(stats)
+    predicted = prediction(cfg, stats)
     if extends is not None:  # the cap was raised: the stored config says so, and since when
         prov = {**extends["provenance"], "extensions": [*extends["provenance"].get("extensions", []), {
             "from_max_train_steps": extends["config"].get("max_train_steps"), **_provenance()}]}
@@ -441,7 +442,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
                                                           "provenance": _provenance()}, indent=1))
         save_result(out / "subset.npz", {"train_indices": data["train_indices"], **{
             f"stats_{k}": np.asarray(v) for k, v in stats._asdict().items()}},
-            {"predicted_order": order.tolist(), "rule": rule})
+            predicted)
     alpha_bar = jnp.asarray(make_schedule(cfg.schedule, cfg.num_steps), dtype=jnp.float32)
     x_train = jnp.asarray(data["x_train"])
     w_train = None
@@ -488,7 +489,7 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
             running, n_running = 0.0, 0
             for k in _PER_CKPT:
                 rows[k].append(np.asarray(res[k]))
-            _write_metrics(out, rows, evaluator, stats, order, rule)
+            _write_metrics(out, rows, evaluator, stats, predicted)
             bar.set_postfix(mem=np.round(res["mem_fraction"], 2).tolist())
             _save_state(out / "ckpt" / f"step_{step:07d}.eqx", (model, opt_state, key, step))
             _save_state(latest, (model, opt_state, key, step))
@@ -502,12 +503,31 @@ def train(cfg: UNetConfig, outdir, *, resume: bool = False, progress: bool = Tru
     return out / "metrics.npz"
 
 
-def _write_metrics(out, rows, evaluator, stats, order, rule):
+def prediction(cfg: UNetConfig, stats) -> dict:
+    """The d → ∞ theory's generalisation and memorisation orders (first first) for a run's classes, recorded with
+    the run: :func:`rfdiff.unet.theory_map.theory_prediction` on the moment-matched mixture of ``stats`` (the
+    training subset's proportions, population variances and centroids), ψ_n = n/d, ψ_p = 8, relu, t = the smallest
+    loss time, the run's loss weights; ridge clock. Orders are None, and ``rule`` says why, where the theory does
+    not resolve a time on its τ grid (e.g. a class that never memorises ties the order)."""
+    from ..errors import ConvergenceError
+    from .theory_map import theory_prediction
+
+    d, n, t = cfg.image_size ** 2, int(np.sum(stats.counts)), float(min(cfg.loss_times))
+    rule = (f"d → ∞ theory (rfdiff.unet.theory_map.theory_prediction: moment-matched mixture, psi_n = n/d = "
+            f"{n / d:.3g}, psi_p = 8, relu, t = {t:g}, ridge clock)")
+    try:
+        p = theory_prediction(stats, d=d, n=n, t=t, loss_weights=cfg.loss_weights)
+    except (ValueError, ConvergenceError) as err:
+        return {"predicted_order_gen": None, "predicted_order_mem": None, "rule": f"{rule}: unresolved ({err})"}
+    return {"predicted_order_gen": p.order_gen.tolist(), "predicted_order_mem": p.order_mem.tolist(), "rule": rule}
+
+
+def _write_metrics(out, rows, evaluator, stats, predicted):
     cfg = evaluator.cfg
     arrays = {k: np.stack(v) for k, v in rows.items()}
     arrays["s_ref"], arrays["cfd_reference"] = evaluator.s_ref, evaluator.cfd_reference
     attrs = {"dims": _DIMS, "coords": {"class": list(cfg.classes), "time": evaluator.t.tolist(),
                                        "time_step": evaluator.k.tolist()},
-             "classifier": evaluator.clf_meta, "predicted_order": order.tolist(), "rule": rule,
+             "classifier": evaluator.clf_meta, **predicted,
              "stats": {k: np.asarray(v).tolist() for k, v in stats._asdict().items()}}
     save_result(out / "metrics.npz", arrays, attrs)

@@ -10,7 +10,7 @@ import pytest
 
 from rfdiff.unet import fmnist as _fmnist
 from rfdiff.unet.fmnist import (class_statistics, find_fashion_mnist, imbalanced_subset, load_fashion_mnist,
-                       predicted_order, read_idx)
+                       read_idx)
 from rfdiff.model.mixture import class_counts, proportions_long_tail, proportions_step
 
 from _fmnist_fixture import idx_bytes, write_tiny_fmnist
@@ -133,18 +133,6 @@ def test_class_statistics_against_brute_force():
     assert st8.variance[0] == pytest.approx(2.0 / 4)  # one pixel, values ±1 → sample variance 2, /d = 4
     with pytest.raises(ValueError, match="at least two"):
         class_statistics(x[:1], y[:1], [4])
-
-
-def test_predicted_order_rule():
-    st = _fmnist.ClassStatistics(np.array([8, 7]), np.array([50, 50]), np.array([0.5, 0.5]), np.array([0.3, 0.13]),
-                                 np.eye(2), np.zeros((2, 2)), np.zeros(2))
-    assert predicted_order(st)[0].tolist() == [8, 7]
-    # a 10 % variance excess does not survive a 5 % minority under the strong-centroid rule ...
-    close = st._replace(variance=np.array([0.143, 0.13]), proportions=np.array([0.05, 0.95]))
-    assert predicted_order(close)[0].tolist() == [7, 8]
-    assert predicted_order(close, reversal=False)[0].tolist() == [8, 7]
-    # ... while the Fashion-MNIST Bag/Sneaker variance ratio (≈ 2.5) does
-    assert predicted_order(st._replace(proportions=np.array([0.1, 0.9])))[0].tolist() == [8, 7]
 
 
 @pytest.mark.skipif(REAL is None, reason=f"Fashion-MNIST not installed (set {_fmnist.ENV_VAR} or install "

@@ -184,8 +184,9 @@ def test_pipeline_cli_resume_and_summary(tmp_path, monkeypatch):
     assert (full / "ckpt" / "step_0000004.eqx").read_bytes() == (part / "ckpt" / "step_0000004.eqx").read_bytes()
     s = summarise(full)
     assert s["tau_gen"].shape == (2, 2) and s["tau_mem"].shape == (2,)
-    assert s["predicted_order"] == [8, 7]  # the tiny class 8 is uniform noise: the larger variance
-    assert json.loads((full / "summary.json").read_text())["predicted_order"] == [8, 7]
+    # the theory's orders, recorded by training: the tiny class 8 is uniform noise, the larger variance
+    assert s["predicted_order_gen"] == [8, 7] and s["rule"].startswith("d → ∞ theory")
+    assert json.loads((full / "summary.json").read_text())["predicted_order_gen"] == [8, 7]
 
 
 @pytest.mark.slow
@@ -253,7 +254,8 @@ def test_summarise_on_constructed_curves(tmp_path):
     save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
                                            "mem_fraction": mem, "mem_count": count,
                                            "mem_ci_low": np.zeros((4, 2)), "mem_ci_high": np.zeros((4, 2))},
-                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
+                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order_gen": [8, 7],
+                 "predicted_order_mem": [8, 7], "rule": "r", "stats": {}})
     s = summarise(tmp_path)
     # τ_gen: levels (1 + min)/2 = 0.3 (class 8) and 0.4 (class 7), interpolated linearly in log(step)
     np.testing.assert_allclose(s["tau_gen"][:, 0], [10 * 10 ** (5 / 6), 100 * 10 ** 0.25], rtol=1e-12)
@@ -275,7 +277,8 @@ def test_summarise_on_constructed_curves(tmp_path):
     mem2 = np.array([[0.6, 0.0], [0.7, 0.0], [0.8, 0.1], [0.9, 0.2]])
     save_result(tmp_path / "metrics.npz", {"step": steps, "eps_test": eps_te, "eps_train": eps_tr,
                                            "mem_fraction": mem2, "mem_count": count},
-                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order": [8, 7], "rule": "r", "stats": {}})
+                {"coords": {"class": [8, 7], "time": [0.02]}, "predicted_order_gen": [8, 7],
+                 "predicted_order_mem": [8, 7], "rule": "r", "stats": {}})
     s2 = summarise(tmp_path)
     assert np.isnan(s2["tau_mem"][0]) and s2["tau_mem"][1] == np.inf and s2["order_mem"] is None
 
@@ -289,3 +292,26 @@ def test_config_validation():
         UNetConfig(downsample=3)
     with pytest.raises(ValueError, match="first_eval"):
         UNetConfig(first_eval=10, train_steps=5)
+
+
+def test_prediction_is_the_theory_map_and_says_when_unresolved(monkeypatch):
+    """Training records the theory's orders (rfdiff.unet.theory_map.theory_prediction with the run's d, n, smallest
+    loss time and loss weights); a theory that cannot resolve a time gives None orders and the reason."""
+    from rfdiff.unet import theory_map
+    from rfdiff.unet.fmnist import ClassStatistics
+    from rfdiff.unet.training import UNetConfig, prediction
+
+    st = ClassStatistics(np.array([8, 7]), np.array([10, 10]), np.array([0.5, 0.5]), np.array([0.26, 0.09]),
+                         np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2))
+    cfg = UNetConfig(classes=(8, 7), downsample=2, loss_times=(0.1, 0.02))
+    got = prediction(cfg, st)
+    ref = theory_map.theory_prediction(st, d=196, n=20, t=0.02)
+    assert got["predicted_order_gen"] == ref.order_gen.tolist() == [8, 7]
+    assert got["predicted_order_mem"] == ref.order_mem.tolist() and "t = 0.02" in got["rule"]
+
+    def fail(*a, **k):
+        raise ValueError("tau_mem not resolved on the grid")
+
+    monkeypatch.setattr(theory_map, "theory_prediction", fail)
+    miss = prediction(cfg, st)
+    assert miss["predicted_order_gen"] is None and "unresolved (tau_mem not resolved" in miss["rule"]

@@ -431,7 +431,8 @@ def report(res: dict) -> str:
               f"{run['evals_done']}/{run['n_evals']} evaluations, {run['wall_s']:.0f} s.", ""]
         if "summary" in run:
             s = run["summary"]
-            L += [f"Predicted order {s.get('predicted_order')} ({s.get('rule')}); measured: memorisation "
+            L += [f"Predicted order (theory): generalisation {s.get('predicted_order_gen')}, memorisation "
+                  f"{s.get('predicted_order_mem')} ({s.get('rule')}); measured: memorisation "
                   f"{s.get('order_mem')}, generalisation {s.get('order_gen')}.", ""]
         elif "summary_error" in run:
             L += [f"Summary not available: {run['summary_error']}", ""]

@@ -214,7 +214,13 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         same = False
     code_note = ("rfdiff/unet/ (bar its `__init__` export list) is identical at these commits"
                  if same else "the code may differ between these commits (not checked or not equal)")
-    pred = first["predicted_order"]
+    # the d → ∞ theory's orders for these classes, as training records them now (runs written before carry a
+    # retired heuristic instead)
+    from rfdiff.unet.fmnist import ClassStatistics
+    from rfdiff.unet.training import prediction
+
+    theory = prediction(runs[next(iter(done))], ClassStatistics(**{k: np.asarray(v) for k, v in first["stats"].items()}))
+    pred = theory["predicted_order_gen"]
     var = first["stats"]["variance"]
     s1 = int(steps[0])
     order_real = [summ[n]["order_gen"] for n in runs if n.startswith("real")]  # per seed: per loss time
@@ -295,8 +301,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
         "Times are Adam steps; τ_gen = first step with ε^te ≤ (1 + min ε^te)/2 (`rfdiff.unet.evaluate.summarise` → "
         f"`rfdiff.theory.timescales`), '≤{s1}': already reached at the first evaluation, '–': not reached. "
         "Final values: seed mean ± half the seed range. σ² = Tr Cov_c/d, population, at 14×14. "
-        f"The theory's τ_gen order (`rfdiff.unet.fmnist.predicted_order`, {first['rule']}): "
-        f"{' before '.join(names[c] for c in pred)}; measured τ_gen order of the real runs per loss time and "
+        f"The theory's τ_gen order (`rfdiff.unet.training.prediction`, {theory['rule']}): "
+        f"{'unresolved' if pred is None else ' before '.join(names[c] for c in pred)}; measured τ_gen order of the real runs per loss time and "
         f"seed: {'; '.join(f'seed {i}: ' + ', '.join(f't = {t:.3g} ' + ('unresolved' if o is None else ' before '.join(names[c] for c in o)) for t, o in zip(times, og)) for i, og in enumerate(order_real))}.",
         "",
         "## Reading (generated from the numbers above)",
@@ -326,7 +332,8 @@ def write_report(runs_dir: Path, out: Path, runs: dict, names: dict) -> Path:
     ends = sorted(range(len(classes)), key=lambda c: (first_diff[c][j0] is None, first_diff[c][j0] or 0))
     L.append(f"* Order in which real and surrogate stop agreeing at t = {times[j0]:.3g} (first first, by the first "
              f"differing checkpoint): {', '.join(f'{names[classes[c]]} ({_fmt(first_diff[c][j0])})' for c in ends)}; "
-             f"the theory's τ_gen order: {' before '.join(names[c] for c in pred)}; measured at this t: "
+             f"the theory's τ_gen order: {'unresolved' if pred is None else ' before '.join(names[c] for c in pred)}; "
+             "measured at this t: "
              f"{'; '.join('unresolved' if og[j0] is None else ' before '.join(names[c] for c in og[j0]) for og in order_real)}"
              " (one entry per seed).")
     L += [
