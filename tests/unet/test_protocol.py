@@ -81,6 +81,10 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     write_report.write_report(rd, out, runs)
     assert (out / "README.md").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
+    # ... and an edit of the theory's code is a cache miss (the key holds a digest of its sources)
+    monkeypatch.setattr(write_report, "_code_digest", lambda: "edited")
+    with pytest.raises(AssertionError, match="recomputed"):
+        write_report.write_report(rd, out, runs)
     # the trimmed copies keep the last checkpoint's samples only
     from rfdiff.io import load_result
 

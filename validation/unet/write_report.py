@@ -2,7 +2,8 @@
 
 Every number in the report is read from the runs (``rfdiff.unet.evaluate.summarise``: the theory's time
 definitions on the measured curves) or computed here by the theory on the runs' class statistics
-(``rfdiff.unet.theory_map``; cached in ``theory.json`` beside this script, keyed by its inputs).
+(``rfdiff.unet.theory_map``; cached in ``theory.json`` beside this script, keyed by its inputs and by a digest of
+the source code that computes it, :func:`_code_digest`, so an edited solver never returns an old prediction).
 """
 
 from __future__ import annotations
@@ -35,8 +36,23 @@ def _stats(s) -> ClassStatistics:
     return ClassStatistics(*(np.asarray(st[f]) for f in ClassStatistics._fields))
 
 
+def _code_digest() -> str:
+    """sha256 of the sources a prediction depends on: the mixture and RF model, the whole theory stage and the map
+    from image statistics to a mixture. Any edit there (a docstring too) is a cache miss: recomputing costs
+    minutes, a stale prediction would be a wrong number."""
+    import hashlib
+
+    pkg = ROOT / "rfdiff"
+    files = sorted([*(pkg / "model").glob("*.py"), *(pkg / "theory").glob("*.py"), pkg / "precision.py",
+                    pkg / "unet" / "theory_map.py", pkg / "unet" / "fmnist.py"])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _cached(table: dict, key_inputs: dict, compute):
-    key = content_key(**key_inputs)
+    key = content_key(**key_inputs, code=_code_digest())
     if key not in table:
         table[key] = compute()
     return table[key]
