@@ -32,6 +32,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .io import changed_inputs, content_key, key_digests, load_result, save_result
+from .precision import float64
 from .results import attr_json, build, class_coords, open_result, write
 
 if TYPE_CHECKING:  # annotations only; no runtime import
@@ -87,6 +88,7 @@ def _axes(axes: Mapping[str, Sequence[float]]):
     return out
 
 
+@float64
 def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]], *,
                   out_dims: Mapping[str, Sequence[str]] | None = None,
                   out_coords: Mapping[str, Sequence] | None = None, chunk_size: int = 256,
@@ -95,6 +97,10 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
                   attrs: Mapping | None = None, max_chunks: int | None = None, key: Mapping | None = None,
                   resume: bool | None = None, as_dataset: bool = False):
     """Evaluate ``fn`` on the grid ``axes`` (see module docstring) and return labelled arrays.
+
+    Runs under float64 (:mod:`rfdiff.precision`), whatever the caller's JAX setting: the point functions are the
+    theory's (:func:`~rfdiff.theory.phase.timescale_fn`, ``window_fn``), which switch it on inside themselves, and
+    a batch traced without it and run with it failed to lower (an int32/int64 mismatch in ``argmax``).
 
     * ``out_dims[name]``: names of the trailing dims of output ``name`` (e.g. ``("class",)``; default: the
       ``fn.out_dims`` attribute that :func:`~rfdiff.theory.phase.timescale_fn` and ``window_fn`` set);

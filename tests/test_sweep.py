@@ -165,3 +165,21 @@ def test_devices_run_their_blocks_without_collectives():
     assert np.asarray(fn({"a": a})["n"]).tolist() == [2, 10, 4, 20]
     naive = jax.jit(jax.vmap(halvings)).lower({"a": a}).compile().as_text()
     assert "all-reduce" in naive  # what the shard_map avoids (the property above can fail)
+
+
+def test_theory_sweep_without_the_global_x64_switch_equals_the_float64_run():
+    """A user's process does not switch x64 on globally (the tests do). The sweep of a theory point function used
+    to fail there to lower (int32/int64 mismatch inside the batch); now it runs in float64 itself and returns the
+    same numbers as under the switch."""
+    from rfdiff import GaussianMixture, RFModel
+    from rfdiff.theory.phase import timescale_fn
+
+    fn = timescale_fn(GaussianMixture.create([0.5, 0.5], [4.0, 1.0]), RFModel(2.0, 1.0, 0.01, "tanh"),
+                      taus=np.logspace(-3, 6, 40))
+    axes = {"sigma_ratio": np.array([1.0, 2.0]), "pi1": np.array([0.3, 0.7])}
+    with jax.enable_x64(False):
+        out = phase_diagram(fn, axes, chunk_size=4, progress=False)
+    ref = phase_diagram(fn, axes, chunk_size=4, progress=False)
+    assert out["tau_gen"].dtype == np.float64 and out["tau_gen"].shape == (2, 2, 2)
+    np.testing.assert_array_equal(out["tau_gen"], ref["tau_gen"])
+    np.testing.assert_array_equal(out["tau_mem"], ref["tau_mem"])

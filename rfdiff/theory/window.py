@@ -164,7 +164,7 @@ def window_fn(base_mixture: GaussianMixture, base_model: RFModel, *, memorisatio
     """``params -> dict``: :func:`rfdiff.theory.phase.timescale_fn`'s per-class times plus the window of the
     point — ``window_lo``, ``window_hi``, ``window_width`` (decades) scalars, and ``first_memorising``,
     ``last_generalising`` (class indices, as float64 so a phase diagram stores one dtype). Pure and jittable,
-    for :func:`rfdiff.sweep.phase_diagram` (enable x64 around it, as for ``timescale_fn``); unresolved points
+    for :func:`rfdiff.sweep.phase_diagram`; unresolved points
     give NaN widths (see :func:`resolve_times`). ``kw`` go to ``timescale_fn`` (``taus``, ``n_quad``, ...).
 
     Example::
