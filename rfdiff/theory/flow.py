@@ -46,8 +46,8 @@ from ..precision import float64
 from .equations import (Constants, _cx, constants, fixed_point_map, neuron_population, outputs, scale,
                         solve_point)
 
-__all__ = ["lifted_map", "two_point", "two_point_fast", "two_point_pairs", "contour", "f_weights", "flow_nodes", "flow_losses",
-           "flow_curves", "contour_bounds"]
+__all__ = ["lifted_map", "two_point", "two_point_fast", "two_point_pairs", "contour", "f_weights", "flow_nodes",
+           "flow_losses", "flow_curves", "contour_bounds"]
 
 
 # ----------------------------------------------------------------------------------- 2×2 upper-triangular algebra
@@ -272,8 +272,8 @@ def flow_nodes(c: Constants, proportions, a, b, *, n_panels: int, order: int, to
     # mass of (1/p) Tr (U − z)⁻¹ inside the contour: 1 iff the contour encloses the whole spectrum
     mass = -jnp.imag(jnp.sum(dz * g)) / np.pi
     dirs = jnp.eye(2 * k)
-    # G2(z, w) = G2(w, z) (the operator (U − z)⁻¹ U_X (U − w)⁻¹ transposes into the swapped one) and G2 is real on
-    # the real axis, so G_uu(j, k) = G_uu(k, j) and G_ul(j, k) = conj G_ul(k, j): the pairs j ≤ k only, N(N + 1)/2
+    # G2(z, w) = G2(w, z) (the operator (U − z)⁻¹ U_X (U − w)⁻¹ transposes into the swapped one) and G2 is real
+    # on the real axis, so G_uu(j, k) = G_uu(k, j) and G_ul(j, k) = conj G_ul(k, j): the pairs j ≤ k only, N(N + 1)/2
     # of the N² (tests/theory/test_flow.py checks both against all pairs)
     n_nodes = z.shape[0]
     jj, kk = (jnp.asarray(a) for a in np.triu_indices(n_nodes))

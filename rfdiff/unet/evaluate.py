@@ -207,6 +207,7 @@ def summarise(outdir) -> dict[str, Any]:
             "order_onset": [order(tau_onset[:, j]) for j in range(nt)],
             # the theory's orders recorded by training (rfdiff.unet.training.prediction); runs written before it
             # carry a retired heuristic instead, which is not passed on
-            "predicted_order_gen": attrs.get("predicted_order_gen"), "predicted_order_mem": attrs.get("predicted_order_mem"),
+            "predicted_order_gen": attrs.get("predicted_order_gen"),
+            "predicted_order_mem": attrs.get("predicted_order_mem"),
             "rule": attrs["rule"] if "predicted_order_gen" in attrs else "not recorded", "stats": attrs["stats"],
             "arrays": arrays, "attrs": attrs}
