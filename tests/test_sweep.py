@@ -183,3 +183,51 @@ def test_theory_sweep_without_the_global_x64_switch_equals_the_float64_run():
     assert out["tau_gen"].dtype == np.float64 and out["tau_gen"].shape == (2, 2, 2)
     np.testing.assert_array_equal(out["tau_gen"], ref["tau_gen"])
     np.testing.assert_array_equal(out["tau_mem"], ref["tau_mem"])
+
+
+def test_checkpoint_is_time_based_and_kept_on_interruption(tmp_path, monkeypatch):
+    """The partial file is rewritten at most every CHECKPOINT_EVERY_S seconds (not after each chunk), before an
+    early return, and when an exception interrupts the loop; the interrupted run resumes to the same result."""
+    import rfdiff.sweep as sw
+    import rfdiff.io
+
+    writes = []
+    real_save = rfdiff.io.save_result
+    monkeypatch.setattr(sw, "save_result", lambda *a, **k: (writes.append(1), real_save(*a, **k))[1])
+    full = phase_diagram(_fn, AXES, chunk_size=4, progress=False)
+    path = tmp_path / "t.nc"
+    # a finished run within the period never writes a partial file (only the result)
+    monkeypatch.setattr(sw, "CHECKPOINT_EVERY_S", 1e9)
+    phase_diagram(_fn, AXES, chunk_size=4, path=path, progress=False, key={"f": "_fn"})
+    assert writes == [] and path.exists()
+    # every chunk past a zero period is saved; an error in the 4th chunk leaves the first 3 in the partial file
+    path.unlink()
+    monkeypatch.setattr(sw, "CHECKPOINT_EVERY_S", 0.0)
+    calls = {"n": 0}
+
+    def failing(q):
+        return _fn(q)
+
+    real_batched = sw._batched
+
+    def batched_failing(fn, mesh):
+        inner = real_batched(fn, mesh)
+
+        def run(params):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise KeyboardInterrupt
+            return inner(params)
+        return run
+
+    monkeypatch.setattr(sw, "_batched", batched_failing)
+    with pytest.raises(KeyboardInterrupt):
+        phase_diagram(failing, AXES, chunk_size=4, path=path, progress=False, key={"f": "_fn"})
+    part, _ = load_result(str(path) + ".partial.npz")
+    assert part["__done__"].sum() == 3 and len(writes) == 3
+    monkeypatch.setattr(sw, "_batched", real_batched)
+    monkeypatch.setattr(sw, "CHECKPOINT_EVERY_S", 1e9)
+    resumed = phase_diagram(failing, AXES, chunk_size=4, path=path, progress=False, key={"f": "_fn"})
+    for k in full:
+        np.testing.assert_array_equal(full[k], resumed[k])
+    assert not (tmp_path / "t.nc.partial.npz").exists()
