@@ -279,8 +279,7 @@ def flow_nodes(c: Constants, proportions, a, b, *, n_panels: int, order: int, to
     jj, kk = (jnp.asarray(a) for a in np.triu_indices(n_nodes))
 
     def g2(xw, zw, mirror):
-        rp = two_point_pairs(x, z, xw, zw, c, dirs, jj, kk, chunk=n_nodes)  # (2K, P, K, K)
-        v = -dl * jnp.einsum("c,jpcd,d->jp", pc, rp, pc)  # (2K, P)
+        v = -dl * two_point_pairs(x, z, xw, zw, c, dirs, jj, kk, chunk=n_nodes, weights=pc)  # (2K, P) = −Δ πᵀR'π
         full = jnp.zeros((2 * k, n_nodes, n_nodes), jnp.complex128).at[:, kk, jj].set(mirror(v))
         return full.at[:, jj, kk].set(v)  # the computed value wins on the diagonal
 
@@ -401,11 +400,13 @@ def _pair_linear(y, dth, pz, pw, nsum, c: Constants):
     return jnp.concatenate([delta_new, xi_new.reshape(k2)]), jnp.einsum("l,lcd->cd", lw, rp_l)
 
 
-def two_point_pairs(xs_z, zs, xs_w, ws, c: Constants, directions, jj, kk, *, chunk: int):
+def two_point_pairs(xs_z, zs, xs_w, ws, c: Constants, directions, jj, kk, *, chunk: int, weights=None):
     """Two-point R' at the pairs (z_jj[p], w_kk[p]) of the nodes ``zs`` (Nz,), ``ws`` (Nw,) with one-point solutions
     ``xs_z``, ``xs_w``: (J, P, K, K) for the P index pairs ``jj``, ``kk`` (static-shape integer arrays), ``chunk``
     pairs at a time (static; P is padded up to a multiple). Each pair: the neuron sums Σ_i w_i φ_i /(D_i(z) D_i(w))
-    (the dominant cost, O(P Q F) as matrix products), then the off-diagonal system of :func:`_pair_linear`."""
+    (the dominant cost, O(P Q F) as matrix products), then the off-diagonal system of :func:`_pair_linear`.
+    ``weights`` w (K,): return the (J, P) contractions wᵀR'w instead, by one adjoint solve per pair instead of one
+    solve with J right-hand sides (what :func:`flow_nodes` needs: w = π; 7 % of its warm time at K = 4)."""
     k = c.c2.shape[0]
     n = k + k * k
     pz = jax.vmap(lambda x, z: _point(x, z, c))(xs_z, zs)
@@ -425,6 +426,10 @@ def two_point_pairs(xs_z, zs, xs_w, ws, c: Constants, directions, jj, kk, *, chu
         full = jax.jacfwd(fn, holomorphic=True)(jnp.zeros(n + 2 * k, jnp.complex128))  # (n + K², n + 2K)
         jac, src = full[:n, :n], full[:n, n:] @ dirs_c.T  # (n, n), (n, J)
         jr, r_src = full[n:, :n], full[n:, n:] @ dirs_c.T
+        if weights is not None:  # wᵀR'w only: one adjoint solve (I − J)ᵀρ = jrᵀ vec(wwᵀ) for every direction
+            q = (weights[:, None] * weights[None, :]).reshape(k * k).astype(jnp.complex128)
+            rho = jnp.linalg.solve((eye - jac).T, q @ jr)  # (n,)
+            return q @ r_src + rho @ src  # (J,)
         y = jnp.linalg.solve(eye - jac, src)  # (n, J)
         return (r_src + jr @ y).T.reshape(nd, k, k)
 
@@ -442,7 +447,8 @@ def two_point_pairs(xs_z, zs, xs_w, ws, c: Constants, directions, jj, kk, *, chu
     p = jj.shape[0]
     total = -(-p // chunk) * chunk
     idx = jnp.minimum(jnp.arange(total), p - 1).reshape(-1, chunk)  # padding repeats the last pair
-    out = jax.lax.map(block, idx).reshape((total, nd, k, k))[:p]  # (P, J, K, K)
+    out = jax.lax.map(block, idx)
+    out = out.reshape((total,) + out.shape[2:])[:p]  # (P, J, K, K), or (P, J) with weights
     return jnp.moveaxis(out, 1, 0)
 
 
