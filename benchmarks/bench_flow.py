@@ -78,7 +78,6 @@ def main(argv=None):
     commit = git("rev-parse", "--short", "HEAD")
     old = Path(args.old_tree) if args.old_tree else None
     old_commit = git("rev-parse", "--short", "HEAD", cwd=old) if old else None
-    k4 = None
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         from benchmarks.bench_memory import STRONG_RELU_K4

@@ -117,8 +117,9 @@ def phase_diagram(fn: Callable[[dict], dict], axes: Mapping[str, Sequence[float]
       (*axis sizes, *trailing); with shards they are flat over the shard's points (dim ``"point"``) and
       :func:`merge_shards` rebuilds the grid. A ``<path>.partial.npz`` checkpoint (not a result) is written
       every ``CHECKPOINT_EVERY_S`` seconds of compute, before returning early (``max_chunks``) and when an
-      exception (Ctrl-C, an error in ``fn``) interrupts the loop, and removed at the end. ``attrs``: global attributes of the file (provenance of
-      :func:`rfdiff.results.provenance`; missing keys get the defaults of a call without a spec).
+      exception (Ctrl-C, an error in ``fn``) interrupts the loop, and removed at the end. ``attrs``: global
+      attributes of the file (provenance of :func:`rfdiff.results.provenance`; missing keys get the defaults of a
+      call without a spec).
     * ``as_dataset``: return the labelled :class:`xarray.Dataset` (as written to ``path``) instead of a dict.
     * ``devices``: defaults to ``jax.local_devices()`` (this process's devices, so independent job-array tasks
       never wait on each other); the chunk is sharded over all of them.

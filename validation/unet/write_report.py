@@ -9,6 +9,8 @@ the source code that computes it, :func:`_code_digest`, so an edited solver neve
 from __future__ import annotations
 
 import datetime
+import functools
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -36,12 +38,11 @@ def _stats(s) -> ClassStatistics:
     return ClassStatistics(*(np.asarray(st[f]) for f in ClassStatistics._fields))
 
 
+@functools.lru_cache(maxsize=1)  # once per process: the sources do not change while a report is written
 def _code_digest() -> str:
     """sha256 of the sources a prediction depends on: the mixture and RF model, the whole theory stage and the map
     from image statistics to a mixture. Any edit there (a docstring too) is a cache miss: recomputing costs
     minutes, a stale prediction would be a wrong number."""
-    import hashlib
-
     pkg = ROOT / "rfdiff"
     files = sorted([*(pkg / "model").glob("*.py"), *(pkg / "theory").glob("*.py"), pkg / "precision.py",
                     pkg / "unet" / "theory_map.py", pkg / "unet" / "fmnist.py"])
