@@ -67,7 +67,8 @@ fig.tight_layout()
 # ## 3. Per-class learning curves and times (d → ∞ theory)
 #
 # `rd.theory_curves` gives the per-class normalised test and train errors ε^te_c(τ), ε^tr_c(τ) on a τ grid
-# (ridge-time clock, `theory_notes/04_dynamics.md`): 1 untrained, 0 the exact class score, ε^tr < 0 means the
+# (exact gradient-flow clock by default, `theory_notes/09_gradient_flow.md`; `clock="ridge"` gives the ridge-time
+# proxy of `theory_notes/04_dynamics.md`): 1 untrained, 0 the exact class score, ε^tr < 0 means the
 # model is fitting the training points themselves. `rd.curve_timescales` reads the times off the curves.
 
 # %%

@@ -47,7 +47,7 @@ def _curves(quick):
 
     taus = np.logspace(-3, 6, 80 if quick else 200)
     mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
-    th = theory_curves(mix, MODEL, taus)
+    th = theory_curves(mix, MODEL, taus, clock="ridge")
     ts = curve_timescales(taus, th["eps_test"], th["eps_train"], th["eps_train_inf"])
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
     for c in range(2):

@@ -43,12 +43,12 @@ def _setup(args, extra=None):
 
 
 def _curves(args, spectral: bool = False):
-    from ..theory.curves import theory_curves
+    from ..theory.curves import default_clock, theory_curves
 
     spec, mix, model, d, taus = _setup(args)
     lw = spec.model.loss_weights  # [model] loss_weights (None: the plain loss)
     if args.clock is None:  # one clock for both columns by default (the ridge proxy's offset is not physics)
-        args.clock = "ridge" if lw is not None else args.kind
+        args.clock = default_clock(lw) if lw is not None else args.kind
     theory = theory_curves(mix, model, taus, loss_weights=lw, n_quad=args.n_quad, clock=args.clock)
     arrays = {f"theory_{k}": np.asarray(v) for k, v in theory.items()}
     fc = None

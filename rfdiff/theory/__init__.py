@@ -22,6 +22,7 @@ from .spectrum import (
     edges_from_eigs as edges_from_eigs,
 )
 from .curves import (
+    default_clock as default_clock,
     theory_curves as theory_curves,
     theory_curves_core as theory_curves_core,
 )

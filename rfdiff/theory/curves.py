@@ -38,7 +38,7 @@ from ..precision import float64
 from . import equations as _eq
 from .equations import constants, fixed_point_map, neuron_population, outputs, solve_real
 
-__all__ = ["theory_curves", "theory_curves_core", "neuron_population", "spectral_masses_core",
+__all__ = ["theory_curves", "default_clock", "theory_curves_core", "neuron_population", "spectral_masses_core",
            "theory_spectral_masses"]
 
 _NEWTON = 8  # at most this many Newton steps per μ (warm-started from the previous, larger μ)
@@ -135,14 +135,16 @@ def _predict(hist, u, x):
 
 @float64
 def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes: int = 128, tol: float = 1e-8,
-                  shifts=None, loss_weights=None, clock="ridge", contour_order: int = 8):
+                  shifts=None, loss_weights=None, clock=None, contour_order: int = 8):
     """Asymptotic per-class curves of ``mixture`` under ``model`` at ``taus`` (increasing, > 0).
 
-    ``clock``: ``"ridge"`` (the ridge-time proxy μ = 1/τ, this module), ``"flow"`` (exact gradient flow,
-    f(λ) = (1 − e^{−τλ})/λ) or ``("gd", lr)`` (full-batch GD with step lr in τ units, τ = s·lr), the last two
-    by contour integrals of one- and two-point equivalents (:mod:`rfdiff.theory.flow`,
-    ``theory_notes/09_gradient_flow.md``; ``contour_order`` Gauss–Legendre nodes per panel). The τ → ∞
-    asymptotes ``eps_*_inf`` are the same on every clock.
+    ``clock``: ``"flow"`` (exact gradient flow, f(λ) = (1 − e^{−τλ})/λ), ``("gd", lr)`` (full-batch GD with
+    step lr in τ units, τ = s·lr), both by contour integrals of one- and two-point equivalents
+    (:mod:`rfdiff.theory.flow`, ``theory_notes/09_gradient_flow.md``; ``contour_order`` Gauss–Legendre nodes
+    per panel), or ``"ridge"`` (the ridge-time proxy μ = 1/τ of this module: equal-point quantities only, the
+    clock of the phase diagrams, windows and reweighting; its outputs add ``signal``, ``loss_*``). ``None``
+    (default): :func:`default_clock`, i.e. ``"flow"``, or ``"ridge"`` with ``loss_weights`` (the flow clock does
+    not take a weighted loss yet). The τ → ∞ asymptotes ``eps_*_inf`` are the same on every clock.
 
     ``n_quad`` (shift nodes) defaults to 1 when the centroid Gram is zero (no shifts) and 1024 otherwise. Raises
     :class:`rfdiff.errors.ConvergenceError` (residual and τ range) if the fixed point did not converge to
@@ -174,7 +176,7 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
         from .loss_weights import normalise_loss_weights
 
         loss_weights = jnp.asarray(normalise_loss_weights(loss_weights, props))
-    kind, step = _parse_clock(clock)
+    kind, step = _parse_clock(default_clock(loss_weights) if clock is None else clock)
     if kind != "ridge" and loss_weights is not None:
         raise ValueError(f"loss_weights: only the ridge clock supports a weighted loss so far, got clock={clock!r}")
     if kind != "ridge":
@@ -192,6 +194,17 @@ def theory_curves(mixture, model, taus, *, n_quad: int | None = None, coef_nodes
                                point={"tau_min": float(taus[0]), "tau_max": float(taus[-1]),
                                       "n_quad": int(n_quad)})
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def default_clock(loss_weights=None) -> str:
+    """The clock :func:`theory_curves` uses when none is given: ``"flow"`` (what a GD simulation follows), or
+    ``"ridge"`` when ``loss_weights`` is given (only the ridge clock supports a weighted loss so far). The one
+    place this rule lives; the CLI uses it too.
+
+    >>> default_clock(), default_clock([4.0, 1.0])
+    ('flow', 'ridge')
+    """
+    return "flow" if loss_weights is None else "ridge"
 
 
 def _parse_clock(clock):

@@ -128,7 +128,8 @@ def disparity_window(mixture: GaussianMixture, model: RFModel, taus: Float[Array
     """The window of ``mixture`` under ``model`` from the asymptotic ridge-time theory (float64, NumPy fields).
 
     Runs :func:`rfdiff.theory.curves.theory_curves` on ``taus`` (default
-    :func:`rfdiff.theory.phase.default_taus`, 10⁻³ … 10⁶, 64 points; ``kw`` go to ``theory_curves``), then
+    :func:`rfdiff.theory.phase.default_taus`, 10⁻³ … 10⁶, 64 points; ``kw`` go to ``theory_curves``; the clock
+    is the ridge-time proxy, that of the phase diagrams, unless ``kw`` sets ``clock``), then
     :func:`rfdiff.theory.timescales.curve_timescales`, :func:`resolve_times` and :func:`window_from_times`.
     Raises ``ValueError`` naming the class when a time is not resolved by the grid (lower ``taus[0]`` or
     raise ``taus[-1]``), and for an unknown ``memorisation``. With ``return_timescales`` it returns
@@ -143,7 +144,7 @@ def disparity_window(mixture: GaussianMixture, model: RFModel, taus: Float[Array
     """
     _check_memorisation(memorisation)
     taus = np.asarray(default_taus() if taus is None else taus, dtype=np.float64)
-    out = theory_curves(mixture, model, taus, **kw)
+    out = theory_curves(mixture, model, taus, **{"clock": "ridge", **kw})
     ts = curve_timescales(taus, out["eps_test"], out["eps_train"], out["eps_train_inf"])
     gen, end = (np.asarray(a) for a in resolve_times(ts.tau_gen, ts.tau_mem, ts.tau_onset, ts.eps_train_inf,
                                                      memorisation=memorisation))

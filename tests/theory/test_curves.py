@@ -28,7 +28,7 @@ def test_theory_total_train_loss_identity():
     for tau in (0.3, 30.0):
         h = 1e-4
         taus = np.array([tau / (1 + h), tau, tau / (1 - h)])  # μ = (1 ± h)/τ around μ0 = 1/τ
-        out = theory_curves(mix, TH_MODEL, np.sort(taus), n_quad=64)
+        out = theory_curves(mix, TH_MODEL, np.sort(taus), n_quad=64, clock="ridge")
         q1 = pi @ out["signal"]  # increasing τ ⇒ decreasing μ: columns μ0(1+h), μ0, μ0(1−h)
         mu0 = 1 / tau
         dq1 = (q1[0] - q1[2]) / (2 * h * mu0)
@@ -51,7 +51,7 @@ def test_theory_matches_finite_d_ridge_closed_form():
     (validation report), here bounded by 5% (τ_gen, τ_onset) and 15% (τ_mem, ε^tr(∞))."""
     mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
     taus = np.logspace(-3, 6, 120)
-    th = theory_curves(mix, TH_MODEL, taus)
+    th = theory_curves(mix, TH_MODEL, taus, clock="ridge")
     prob = realise(jax.random.key(0), mix, TH_MODEL, d=120)
     mom = train_moments(prob)
     pop = population_moments(prob)
@@ -88,7 +88,7 @@ def test_theory_agrees_with_spectrum_solver_at_real_z():
 
     mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0]).with_strong_centroids([1.0, 0.5])
     taus = np.array([0.5, 5.0, 50.0])
-    out = theory_curves(mix, TH_MODEL, taus, n_quad=64)
+    out = theory_curves(mix, TH_MODEL, taus, n_quad=64, clock="ridge")
     with jax.enable_x64(True):
         pop = theory_population("tanh", jnp.asarray(mix.class_variance), jnp.asarray(mix.centroid_gram),
                                 jnp.float64(TH_MODEL.t), n_quad=64)
@@ -114,13 +114,13 @@ def test_theory_with_explicit_shifts():
     """An explicit shift population equal to the Sobol nodes reproduces the default; bad shifts are refused."""
     mix = GaussianMixture.create([0.5, 0.5], [1.21, 1.0]).with_strong_centroids([4.0, 4.0])
     taus = np.logspace(-1, 3, 5)
-    ref = theory_curves(mix, TH_MODEL, taus, n_quad=128)
+    ref = theory_curves(mix, TH_MODEL, taus, n_quad=128, clock="ridge")
     from rfdiff.theory.equations import sobol_normal
 
     grid = sobol_normal(128, 2)
     ev, vec = np.linalg.eigh(np.asarray(mix.centroid_gram))
     shifts = np.exp(-TH_MODEL.t) * grid @ (vec * np.sqrt(np.clip(ev, 0, None))).T
-    got = theory_curves(mix, TH_MODEL, taus, shifts=shifts)
+    got = theory_curves(mix, TH_MODEL, taus, shifts=shifts, clock="ridge")
     np.testing.assert_allclose(got["eps_train"], ref["eps_train"], rtol=1e-10)
     with pytest.raises(ValueError, match="shifts"):
         theory_curves(mix, TH_MODEL, taus, shifts=np.zeros((4, 3)))
@@ -151,7 +151,7 @@ def test_theory_nonconvergence_raises_convergence_error():
     input stays a ValueError."""
     mix = GaussianMixture.create([0.5, 0.5], [4.0, 1.0])
     with pytest.raises(ConvergenceError, match="residual") as err:
-        theory_curves(mix, TH_MODEL, [1.0, 10.0], tol=1e-300)
+        theory_curves(mix, TH_MODEL, [1.0, 10.0], tol=1e-300, clock="ridge")
     assert isinstance(err.value, RuntimeError) and not isinstance(err.value, ValueError)
     assert 0 < err.value.residual < 1e-6  # converged to rounding, but not to 1e-300
     assert err.value.point["tau_min"] == 1.0 and err.value.point["tau_max"] == 10.0
@@ -258,4 +258,4 @@ def test_spurious_root_off_the_physical_branch_is_refused():
     against −30.4 at finite d = 200. δ_c ≥ 0 and D_i > 0 hold wherever (U + μ)⁻¹ ≻ 0, so such a root is refused."""
     mix = GaussianMixture.create([0.2, 0.8], [4.0, 1.0])
     with pytest.raises(ConvergenceError, match="did not converge"):
-        theory_curves(mix, RFModel(2.0, 1.0, 0.01, "linear"), np.logspace(-3, 3, 8))
+        theory_curves(mix, RFModel(2.0, 1.0, 0.01, "linear"), np.logspace(-3, 3, 8), clock="ridge")

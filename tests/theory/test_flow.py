@@ -148,7 +148,7 @@ def test_contour_with_ridge_f_reproduces_the_ridge_curves(mix, n_quad):
     """The new route with f = 1/(z + 1/τ) == the equal-point ridge curves (measured 2.5e-11 for THREE at 8
     Gauss–Legendre nodes per panel; 3e-13 at 10)."""
     taus = np.logspace(-3, 6, 30)
-    ref = theory_curves(mix, MODEL, taus, n_quad=n_quad)
+    ref = theory_curves(mix, MODEL, taus, n_quad=n_quad, clock="ridge")
     with x64():
         c, props = _consts(mix, n_quad)
         a, b = (float(v) for v in fl.contour_bounds(c, props))
@@ -163,8 +163,8 @@ def test_contour_with_ridge_f_reproduces_the_ridge_curves(mix, n_quad):
 def test_flow_clock_asymptote_and_early_times():
     """Same τ → ∞ plateau as the ridge clock; for τ λ_max ≪ 1 both clocks give L ≈ 1 − 2τ Q1(0) (f → τ)."""
     taus = np.logspace(-6, 6, 25)
-    r = theory_curves(THREE, MODEL, taus)
-    f = theory_curves(THREE, MODEL, taus, clock="flow")
+    r = theory_curves(THREE, MODEL, taus, clock="ridge")
+    f = theory_curves(THREE, MODEL, taus)  # the default clock
     np.testing.assert_allclose(f["eps_train_inf"], r["eps_train_inf"], rtol=1e-8)
     np.testing.assert_allclose(f["eps_test_inf"], r["eps_test_inf"], rtol=1e-7)
     # at τ = 1e-6 the two clocks differ by O(τ λ) ~ 1e-6 relative in 1 − L

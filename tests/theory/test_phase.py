@@ -25,7 +25,7 @@ def test_timescale_fn_equals_curves_then_timescales(params):
     r, pi1 = params["sigma_ratio"], params["pi1"]
     mix = GaussianMixture.create([pi1, 1 - pi1], [r**2, 1.0])
     model = RFModel(MODEL.psi_p, params.get("psi_n", MODEL.psi_n), MODEL.t, "tanh")
-    out = theory_curves(mix, model, TAUS, coef_nodes=128)
+    out = theory_curves(mix, model, TAUS, coef_nodes=128, clock="ridge")
     ts = curve_timescales(TAUS, out["eps_test"], out["eps_train"], out["eps_train_inf"])
     for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf"):
         np.testing.assert_allclose(np.asarray(got[k]), np.asarray(getattr(ts, k)), rtol=1e-10, err_msg=k)
@@ -194,7 +194,7 @@ def test_geometry_point_equals_curves_on_the_built_mixture(regime):
     sq = np.array([rho**2 * 4.0, 4.0])
     cos = [[1.0, kappa], [kappa, 1.0]]
     mix = base.with_weak_centroids(sq, d, cos) if regime == "weak" else base.with_strong_centroids(sq, cos)
-    out = theory_curves(mix, MODEL, TAUS, n_quad=nq, coef_nodes=128)
+    out = theory_curves(mix, MODEL, TAUS, n_quad=nq, coef_nodes=128, clock="ridge")
     ts = curve_timescales(TAUS, out["eps_test"], out["eps_train"], out["eps_train_inf"])
     for k in ("tau_gen", "tau_mem", "tau_onset", "eps_test_min", "eps_train_inf"):
         np.testing.assert_allclose(np.asarray(got[k]), np.asarray(getattr(ts, k)), rtol=1e-10, err_msg=k)

@@ -66,7 +66,7 @@ def test_unit_weights_are_the_plain_theory():
     mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0])
     model = RFModel(1.0, 0.5, 0.05, "tanh")
     taus = np.logspace(-2, 3, 12)
-    plain = theory_curves(mix, model, taus)
+    plain = theory_curves(mix, model, taus, clock="ridge")
     for w in ([1.0, 1.0], [5.0, 5.0]):  # equal weights, any scale: the plain loss (normalisation)
         out = theory_curves(mix, model, taus, loss_weights=w)
         for k in ("eps_test", "eps_train", "eps_train_inf"):

@@ -77,7 +77,7 @@ def test_resolve_times_conventions():
 def test_disparity_window_equals_curves_then_timescales(memorisation):
     mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0])
     w = disparity_window(mix, MODEL, TAUS, memorisation=memorisation)
-    out = theory_curves(mix, MODEL, TAUS)
+    out = theory_curves(mix, MODEL, TAUS, clock="ridge")
     ts = curve_timescales(TAUS, out["eps_test"], out["eps_train"], out["eps_train_inf"])
     gen, end = np.asarray(ts.tau_gen), np.asarray(getattr(ts, memorisation))
     assert np.all(np.isfinite(gen)) and np.all(np.isfinite(end))  # this point is resolved on the grid

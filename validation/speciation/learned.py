@@ -136,7 +136,7 @@ def rf_taus(quick):
 
     c = RF_QUICK if quick else RF
     grid = np.geomspace(1e-2, 1e7, 60)
-    cur = theory_curves(two_class(1), RFModel(c["psi_p"], c["psi_n"], c["t_min"], "tanh"), grid)
+    cur = theory_curves(two_class(1), RFModel(c["psi_p"], c["psi_n"], c["t_min"], "tanh"), grid, clock="ridge")
     tm = np.asarray(memorization_time(grid, np.asarray(cur["eps_train"])))
     return tm, cur
 

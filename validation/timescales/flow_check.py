@@ -71,7 +71,7 @@ def main():
             th = theory_curves(mix, MODEL, TAUS, clock="flow", shifts=shifts)
             sec = time.perf_counter() - t0
             tt = times(th, th["eps_train_inf"])
-            rd = theory_curves(mix, MODEL, TAUS, shifts=shifts)
+            rd = theory_curves(mix, MODEL, TAUS, shifts=shifts, clock="ridge")
             tr = times(rd, rd["eps_train_inf"])
             for c in range(mix.num_classes):
                 cells, gaps = [], []

@@ -104,7 +104,7 @@ def strong_section(ds, seeds):
              "| mixture | d | class | vs | τ_gen | τ_mem | τ_onset | ε_inf |", "|---|---|---|---|---|---|---|---|"]
     for name in STRONG:
         mix = mixes[name]
-        th = theory_curves(mix, MODEL, TAUS)
+        th = theory_curves(mix, MODEL, TAUS, clock="ridge")
         tsob = times(th, th["eps_train_inf"])
         tsob["eps_inf"] = th["eps_train_inf"]
         for d in ds:
@@ -114,7 +114,7 @@ def strong_section(ds, seeds):
                 tr = times({"eps_test": fr["ridge_eps_test"], "eps_train": fr["ridge_eps_train"]}, fr["inf"])
                 tr["eps_inf"] = fr["inf"]
                 prob = realise(jax.random.key(seed), mix, MODEL, d)
-                thr = theory_curves(mix, MODEL, TAUS, shifts=realised_shifts(prob))
+                thr = theory_curves(mix, MODEL, TAUS, shifts=realised_shifts(prob), clock="ridge")
                 trl = times(thr, thr["eps_train_inf"])
                 trl["eps_inf"] = thr["eps_train_inf"]
                 rat["realised"].append([tr[k] / trl[k] for k in keys])
@@ -158,7 +158,7 @@ def main(argv=None):
     mixes = mixtures()
     fig, axs = plt.subplots(2, len(mixes), figsize=(3.3 * len(mixes), 5.6), sharex=True)
     for j, (name, mix) in enumerate(mixes.items()):
-        th = theory_curves(mix, MODEL, TAUS)
+        th = theory_curves(mix, MODEL, TAUS, clock="ridge")
         tth = times({"eps_test": th["eps_test"], "eps_train": th["eps_train"]}, th["eps_train_inf"])
         thf = theory_curves(mix, MODEL, TAUS, clock="flow")  # exact gradient flow (theory_notes/09)
         tthf = times(thf, thf["eps_train_inf"])
