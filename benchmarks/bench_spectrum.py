@@ -108,6 +108,7 @@ def main():
     res = spectral_density(mix, model, lam, quad=pop)  # includes compilation
     t_first = time.perf_counter() - t0
     from rfdiff.precision import x64
+    from rfdiff.theory import equations as eq
     from rfdiff.theory.equations import solve_grid
     from rfdiff.theory.spectrum import _constants
 
@@ -157,7 +158,7 @@ def main():
              f"Case (the anchor's): single Gaussian, two-level covariance (1, 4), tanh, t = {T}, ψ_p = {PSI_P}, "
              f"ψ_n = {PSI_N}; {N_POINTS}-point log grid λ ∈ [1e-4, 1e2], z = λ(1 + 1e-8 i).", "",
              "| solver | time per point (warm) | first call incl. compilation |", "|---|---|---|",
-             f"| rfdiff `spectral_density` (all points in lock step: 49 η levels × 1 Newton step + 6 at z; "
+             f"| rfdiff `spectral_density` (all points in lock step: {eq.N_LEVELS} η levels × {eq.N_NEWTON} Newton step + {eq.N_FINAL} at z; "
              f"with the checks, atom, mass balance) | {t_ours * 1e6:.1f} µs | {t_first:.2f} s |",
              f"| its solver alone (`equations.solve_grid`) | {t_core * 1e6:.1f} µs | — |",
              f"| published method: SciPy `root(lm)` per point, η/λ = 1e-1 … 1e-8, warm-started along λ | "

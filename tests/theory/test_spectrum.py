@@ -325,3 +325,32 @@ def test_branch_flag_and_fine_schedule_cover_every_point():
         long = eq._solve_compiled(zf, c, schedule=eq.FINE)
     assert bool(np.all(np.asarray(short.branch))) and float(np.max(np.asarray(short.residual))) < 1e-12
     np.testing.assert_allclose(np.asarray(short.g), np.asarray(long.g), rtol=1e-10)
+
+
+def test_batch_padding_is_small_and_invisible():
+    """Batches pad a grid by at most 1/16 of its next power of two (a power-of-two batch padded the anchor's
+    400 points to 512), stay within the memory cap, and the padding does not change a point's solution."""
+    from rfdiff.precision import x64
+    from rfdiff.theory import equations as eq
+    from rfdiff.theory.spectrum import _constants
+
+    mix = rfdiff.GaussianMixture.single(1.0, levels=[1.0, 4.0], level_weights=[0.5, 0.5])
+    with x64():
+        c = _constants(mix, MODEL, neuron_population(mix, MODEL), None)
+        for n in (1, 2, 17, 100, 400, 1000, 5000, 100_000):
+            sizes, left = [], n
+            while left > 0:  # the batches _run_batches uses
+                sizes.append(eq._chunk(left, c))
+                left -= sizes[-1]
+            pad = sum(sizes) - n
+            assert all(m % 16 == 0 for m in sizes) and pad <= max(15, (1 << (n - 1).bit_length()) // 16), (n, sizes)
+        assert eq._chunk(400, c) == 416
+        lam = np.geomspace(1e-4, 1e2, 400)
+        zf = lam * (1 + 1e-8j)
+        full = eq.solve_grid(zf, c)
+        part = eq.solve_grid(zf[:37], c)  # a 48-point batch instead of 416
+        redone = eq.solve_grid(zf[:37], c, tol=0.0)  # every point "fails" and is re-solved on the FINE schedule
+    assert isinstance(full.g, np.ndarray) and full.g.shape == (400,)
+    np.testing.assert_allclose(part.g, full.g[:37], rtol=1e-12)
+    np.testing.assert_allclose(redone.g, part.g, rtol=1e-10)
+    assert int(np.max(redone.iterations)) > int(np.max(part.iterations))  # the long schedule did run

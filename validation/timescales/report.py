@@ -60,7 +60,9 @@ def realised_shifts(prob):
     return np.exp(-MODEL.t) * np.asarray(prob.W @ np.asarray(prob.centroids).T) / np.sqrt(d)
 
 
-def finite_run(name, mix, d, seed=0):
+def finite_run(name, mix, d, seed=0, *, compute=True):
+    """The cached finite-d curves of (``name``, d, seed), computed and cached first unless ``compute`` is False
+    (then None when no cache matches)."""
     slug = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name).strip("_")
     # everything the cached curves depend on (the moments use their automatic Mehler order)
     key = content_key(mixture=mix, model=MODEL, d=d, seed=seed, taus=TAUS, kinds=["flow", "ridge"])
@@ -69,6 +71,8 @@ def finite_run(name, mix, d, seed=0):
         arrs, attrs = load_result(path)
         if attrs.get("key") == key:
             return arrs
+    if not compute:
+        return None
     t0 = time.perf_counter()
     prob = realise(jax.random.key(seed), mix, MODEL, d)
     mom = train_moments(prob)
@@ -121,10 +125,12 @@ def strong_section(ds, seeds):
                 rat["Sobol"].append([tr[k] / tsob[k] for k in keys])
             for vs, r in rat.items():
                 r = np.asarray(r)  # (S, 4, K)
-                m, se = r.mean(0), r.std(0, ddof=1) / np.sqrt(r.shape[0])
+                m = r.mean(0)
+                se = r.std(0, ddof=1) / np.sqrt(r.shape[0]) if r.shape[0] > 1 else None  # one seed: no error bar
                 for c in range(mix.num_classes):
                     lines.append(f"| {name} | {d} | {c} | {vs} | " + " | ".join(
-                        f"{m[i, c]:.3f} ± {se[i, c]:.3f}" for i in range(len(keys))) + " |")
+                        f"{m[i, c]:.3f}" + (f" ± {se[i, c]:.3f}" if se is not None else " (one seed)")
+                        for i in range(len(keys))) + " |")
     return lines
 
 
