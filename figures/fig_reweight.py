@@ -35,15 +35,15 @@ def make(quick: bool = False):
     ratios = np.logspace(-1, 1.5, 7 if quick else 21)
     gen, mem = [], []
     for r in ratios:  # times straight from the curves: a τ_mem beyond the grid is a gap, not an error
-        out = theory_curves(MIX, MODEL, taus, n_quad=n_quad, loss_weights=[r, 1.0])
+        out = theory_curves(MIX, MODEL, taus, n_quad=n_quad, loss_weights=[r, 1.0], clock="ridge")
         ts = curve_timescales(taus, out["eps_test"], out["eps_train"], out["eps_train_inf"])
         gen.append(np.asarray(ts.tau_gen))
         mem.append(np.asarray(ts.tau_mem))
     gen, mem = np.array(gen), np.array(mem)
     sol = solve_weights(MIX, MODEL, "equal-gen", taus=taus, n_quad=n_quad)
     grid = np.logspace(-2, 1.3, 120)  # up to τ ≈ 20: the generalisation phase (memorisation takes over later)
-    plain = theory_curves(MIX, MODEL, grid, n_quad=n_quad)
-    weighted = theory_curves(MIX, MODEL, grid, n_quad=n_quad, loss_weights=sol.weights)
+    plain = theory_curves(MIX, MODEL, grid, n_quad=n_quad, clock="ridge")
+    weighted = theory_curves(MIX, MODEL, grid, n_quad=n_quad, loss_weights=sol.weights, clock="ridge")
 
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
     for c in range(2):

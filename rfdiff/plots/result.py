@@ -330,7 +330,8 @@ def _phase(ds, ax, variable, kind="phase_diagram"):
         vmin, vmax = -1.0, 1.0
     with styled(ax):
         fig, (a,) = axes_for(ax, 1, size=(5.4, 4.0), what=kind)
-        im = a.pcolormesh(x, y, np.ma.masked_invalid(zv), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest")
+        im = a.pcolormesh(x, y, np.ma.masked_invalid(zv), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest",
+                           rasterized=True)  # an image inside the vector PDF: 64 × 64 cells 71 → 21 kB
         colorbar(im, a, cb_label)
         handles = []
         if fin.sum() >= 4 and zv[fin].min() < 0 < zv[fin].max() and min(zv.shape) >= 2:

@@ -57,7 +57,9 @@ def main(argv=None):
              f"{args.seed}`. Finite d: the gradient-flow closed form of the seed-{args.seed} realisation (cached by "
              "`report.py`). Theory: `theory_curves(..., clock=\"flow\")` on the realised shifts of the same W. "
              "Entries: theory / finite − 1. Slope: least-squares slope of log|gap| against log d over the d "
-             "present (|gap| ∝ d^slope; about −0.5 for a 1/√d error, −1 for 1/d).", "",
+             "present (|gap| ∝ d^slope; about −0.5 for a 1/√d error, −1 for 1/d). A slope means something only "
+             "where the gap stays clear of the scatter of a single realisation; sub-percent gaps that change sign "
+             "along d carry no trend.", "",
              "| mixture | class | time | " + " | ".join(f"d = {d}" for d in args.ds) + " | slope |",
              "|---|---|---|" + "---|" * len(args.ds) + "---|"]
     missing = []
