@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import jax
+import pytest
 import jax.numpy as jnp
 
 from rfdiff.precision import float64, x64
@@ -79,3 +80,60 @@ def test_numpy_facing_theory_functions_return_float64_whatever_the_callers_setti
     with x64():
         ref = ts.generalization_time(taus, eps_te)
     np.testing.assert_array_equal(out["generalization_time"], ref)
+
+
+def _low_precision(out) -> list[str]:
+    """dtypes of the floating leaves of ``out`` narrower than float64 / complex128."""
+    import numpy as np
+
+    bad = set()
+    for leaf in jax.tree_util.tree_leaves(out):
+        dt = np.dtype(getattr(leaf, "dtype", np.float64))
+        if (dt.kind == "f" and dt.itemsize < 8) or (dt.kind == "c" and dt.itemsize < 16):
+            bad.add(str(dt))
+    return sorted(bad)
+
+
+@pytest.mark.slow
+def test_public_theory_and_finite_d_entry_points_return_float64_without_x64():
+    """Every public theory and finite-d reference entry point, called by a process that has not switched x64 on
+    (the CLI, a user's script), returns float64/complex128 arrays. The tests themselves run with x64 on, which
+    hid two such paths (the time definitions, `phase_diagram`) and `point_arrays`, found by this probe."""
+    import numpy as np
+
+    from rfdiff import GaussianMixture, RFModel
+    from rfdiff.finite.closed_form import finite_curves
+    from rfdiff.finite.features import population_moments, realise, train_moments
+    from rfdiff.theory import phase, reweight, spectrum, speciation
+    from rfdiff.theory.curves import theory_curves, theory_spectral_masses
+    from rfdiff.theory.window import disparity_window
+
+    mix = GaussianMixture.create([0.3, 0.7], [4.0, 1.0])
+    strong = mix.with_strong_centroids([1.0, 1.0])
+    model = RFModel(2.0, 1.0, 0.01, "tanh")
+    taus = np.logspace(-3, 6, 40)
+
+    def finite():
+        prob = realise(jax.random.key(0), mix, model, 40)
+        fc = finite_curves(prob, train_moments(prob), population_moments(prob))
+        return prob, fc(taus), fc.asymptote(), fc.spectral_masses()
+
+    calls = {
+        "theory_curves (flow)": lambda: theory_curves(mix, model, taus),
+        "theory_curves (ridge)": lambda: theory_curves(mix, model, taus, clock="ridge"),
+        "theory_spectral_masses": lambda: theory_spectral_masses(mix, model),
+        "spectral_density": lambda: spectrum.spectral_density(mix, model, np.geomspace(1e-3, 30, 100)),
+        "resolvent": lambda: spectrum.resolvent(np.array([-0.1, 1 + 0.1j]), mix, model),
+        "outliers": lambda: spectrum.outliers(strong, model, 200),
+        "disparity_window": lambda: disparity_window(mix, model, taus),
+        "class_times": lambda: reweight.class_times(mix, model, taus=taus),
+        "speciation_times": lambda: speciation.speciation_times(strong, 100),
+        "posterior_statistic": lambda: speciation.posterior_statistic(strong, np.array([0.1, 1.0]), 100),
+        "point_arrays": lambda: phase.point_arrays(mix, model, {"sigma_ratio": 1.5, "pi1": 0.2}),
+        "timescale_fn": lambda: phase.timescale_fn(mix, model, taus=taus)({"sigma_ratio": 1.5}),
+        "finite-d closed form": finite,
+    }
+    with jax.enable_x64(False):
+        assert jnp.ones(1).dtype == jnp.float32  # the setting under test
+        low = {name: bad for name, f in calls.items() if (bad := _low_precision(f()))}
+    assert not low, f"float32 results without x64: {low}"

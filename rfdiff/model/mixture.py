@@ -187,7 +187,8 @@ class GaussianMixture(eqx.Module):
         return self.level_weights.shape[0]
 
     @property
-    def class_variance(self) -> jax.Array:
+    @float64  # computed in float64 whatever the caller's setting: the float64 leaves were multiplied in float32
+    def class_variance(self) -> jax.Array:  # by callers without x64 (the numpy speciation theory, found by a probe)
         """Per-class total variance Tr Cov_c / d = σ_c² Σ_l w_l levels[c, l], shape (K,)."""
         return self.variances * (self.levels @ self.level_weights)
 

@@ -117,9 +117,11 @@ def default_taus(num: int = 64, lo: float = 1e-3, hi: float = 1e6) -> np.ndarray
     return np.logspace(np.log10(lo), np.log10(hi), num)
 
 
+@float64
 def point_arrays(base_mixture: GaussianMixture, base_model: RFModel, params: Mapping[str, Float[ArrayLike, ""]]
                  ) -> tuple[Array, Array, Array, Array, Array, Array]:
-    """(proportions, variances, gram, ψ_p, ψ_n, t) of the point ``params`` (see module docstring); jittable."""
+    """(proportions, variances, gram, ψ_p, ψ_n, t) of the point ``params`` (see module docstring); jittable;
+    float64 whatever the caller's setting (it returned float32 arrays to a caller without x64)."""
     unknown = set(params) - set(PARAMETERS)
     if unknown:
         raise ValueError(f"unknown phase-diagram parameter(s) {sorted(unknown)}; choose from {PARAMETERS}")
