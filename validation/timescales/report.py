@@ -104,7 +104,8 @@ def strong_section(ds, seeds):
              + ", ".join(f"d = {d}: S = {n}" for d, n in per_d.items()) + ". "
              "`realised`: the theory solved on the realised shifts m_ic = e^{-t} w̃_i·μ_c of that W (`theory_curves(..., "
              "shifts=...)`), `Sobol`: the d → ∞ population (1024 nodes). Entries: mean ± standard error over seeds of "
-             "finite(ridge) / theory; ε_inf = ε^tr(∞).", "",
+             "finite(ridge) / theory; ε_inf = ε^tr(∞). The same gaps on the exact gradient-flow clock, seed 0, "
+             "against d: `TREND.md` (`trend.py`).", "",
              "| mixture | d | class | vs | τ_gen | τ_mem | τ_onset | ε_inf |", "|---|---|---|---|---|---|---|---|"]
     for name in STRONG:
         mix = mixes[name]
@@ -141,6 +142,7 @@ def main(argv=None):
     ap.add_argument("--big-d", type=int, default=None, help="one larger d, only for mixtures named in --big-only")
     ap.add_argument("--big-only", nargs="*", default=["variance-ordered"], help="mixture names, or 'all'")
     ap.add_argument("--cache-only", default=None, help="compute the finite-d cache of this mixture at --big-d only")
+    ap.add_argument("--cache-seed", type=int, default=0, help="the realisation --cache-only computes")
     ap.add_argument("--strong-ds", type=int, nargs="*", default=[500, 1000],
                     help="d values of the multi-seed strong-centroid section (empty: skip it)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[4],
@@ -153,7 +155,7 @@ def main(argv=None):
     if args.big_only == ["all"]:
         args.big_only = list(mixtures())
     if args.cache_only:
-        finite_run(args.cache_only, mixtures()[args.cache_only], args.big_d)
+        finite_run(args.cache_only, mixtures()[args.cache_only], args.big_d, args.cache_seed)
         return
     import matplotlib
 
