@@ -104,7 +104,7 @@ def strong_section(ds, seeds):
              + ", ".join(f"d = {d}: S = {n}" for d, n in per_d.items()) + ". "
              "`realised`: the theory solved on the realised shifts m_ic = e^{-t} w̃_i·μ_c of that W (`theory_curves(..., "
              "shifts=...)`), `Sobol`: the d → ∞ population (1024 nodes). Entries: mean ± standard error over seeds of "
-             "finite(ridge) / theory; ε_inf = ε^tr(∞). The same gaps on the exact gradient-flow clock, seed 0, "
+             "finite(ridge) / theory; ε_inf = ε^tr(∞). The same gaps on the exact gradient-flow clock "
              "against d: `TREND.md` (`trend.py`).", "",
              "| mixture | d | class | vs | τ_gen | τ_mem | τ_onset | ε_inf |", "|---|---|---|---|---|---|---|---|"]
     for name in STRONG:
