@@ -10,8 +10,9 @@ for a K-class Gaussian mixture with per-class variances, covariance levels and c
   averaged on scrambled-Sobol nodes (:func:`neuron_population`), or given explicitly at finite d;
   :func:`centroid_regime` decides between the two from the data (and ``d``).
 
-Entry points: :func:`resolvent` (any complex z, jit/vmap-able core), :func:`spectral_density` (density on a
-λ grid with per-class parts, atom, edges, outliers, residuals), :func:`spectral_distance` /
+Entry points: :func:`resolvent` (any complex z, vectorised, NumPy results; the jittable per-point core is
+:func:`rfdiff.theory.equations.solve_point`), :func:`spectral_density` (density on a λ grid with per-class parts,
+atom, edges, outliers, residuals), :func:`spectral_distance` /
 :func:`edges_from_eigs` (comparison with finite-d eigenvalues).
 
 Example::
