@@ -52,7 +52,7 @@ from jax import lax
 from ..model.activations import ge_coefficients
 
 __all__ = ["NeuronPopulation", "Constants", "ResolventState", "sobol_normal", "neuron_population", "constants",
-           "fixed_point_map", "solve_point", "solve_grid", "solve_real"]
+           "fixed_point_map", "solve_point", "solve_near", "solve_grid", "solve_real"]
 
 
 class NeuronPopulation(eqx.Module):
@@ -111,11 +111,6 @@ def sobol_normal(n: int, k: int) -> np.ndarray:
     return _sobol_normal_cached(int(n), int(k))
 
 
-# one compiled call instead of ~100 eagerly dispatched (and separately compiled) ops: the population of a
-# K = 10 mixture took 8–12 s on first use eagerly on the loaded 2-core machine
-_ge_jit = jax.jit(ge_coefficients, static_argnames=("activation", "n_nodes"))
-
-
 def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef_nodes: int | None = None,
                       shifts=None) -> NeuronPopulation:
     """The neuron population of the deterministic equivalent: GE coefficients at shift nodes, equal weights.
@@ -136,23 +131,39 @@ def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef
     >>> pop.a.shape                                                                                 # doctest: +SKIP
     (64, 2)
     """
-    variances = jnp.asarray(variances, jnp.float64)
+    variances, t = _f64(variances), _f64(t)
     k = variances.shape[0]
-    t = jnp.asarray(t, jnp.float64)
-    if shifts is None:
-        grid = sobol_normal(n_quad, k)
-        gram = jnp.asarray(gram, jnp.float64)
-        ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
-        root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
-        shifts = jnp.exp(-t) * jnp.asarray(grid) @ root.T  # (N, K)
-    else:
-        shifts = jnp.asarray(shifts, jnp.float64)
-    n = shifts.shape[0]
+    n = int(n_quad) if shifts is None else int(np.shape(shifts)[0])
     if coef_nodes is None:
         coef_nodes = 128 if n <= 64 else 96
-    co = _ge_jit(activation, shifts, (jnp.exp(-2.0 * t) * variances)[None, :], -jnp.expm1(-2.0 * t),
-                 n_nodes=coef_nodes)
+    if shifts is None:
+        return _population_from_grid(activation, sobol_normal(n_quad, k), variances, _f64(gram), t, coef_nodes)
+    return _population_from_shifts(activation, _f64(shifts), variances, t, coef_nodes)
+
+
+def _f64(x):
+    """float64 array: NumPy for concrete input (the jitted callee converts it in its own dispatch; an eager
+    ``jnp.asarray`` costs ~30 µs a call), the tracer itself inside a trace."""
+    return x.astype(jnp.float64) if isinstance(x, jax.core.Tracer) else np.asarray(x, np.float64)
+
+
+# One compiled call per (activation, shapes, coef_nodes) for the whole population (square root of M, shifts,
+# coefficients, weights): eagerly, its dozen small ops around the coefficient integrals cost ~1 ms per call,
+# a quarter of a warm 400-point spectral_density (measured); the coefficients alone were compiled before
+# because eagerly their ~100 ops took 8–12 s on first use for K = 10. Inside other jitted code both inline.
+@functools.partial(jax.jit, static_argnames=("activation", "coef_nodes"))
+def _population_from_shifts(activation, shifts, variances, t, coef_nodes):
+    n = shifts.shape[0]
+    co = ge_coefficients(activation, shifts, (jnp.exp(-2.0 * t) * variances)[None, :], -jnp.expm1(-2.0 * t),
+                         n_nodes=coef_nodes)
     return NeuronPopulation(weights=jnp.full((n,), 1.0 / n), mu0=co.mu0, a=co.a, v2=co.v2, s2=co.s2)
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "coef_nodes"))
+def _population_from_grid(activation, grid, variances, gram, t, coef_nodes):
+    ev, evec = jnp.linalg.eigh(0.5 * (gram + gram.T))
+    root = evec * jnp.sqrt(jnp.clip(ev, 0.0, None))[None, :]  # M = root rootᵀ
+    return _population_from_shifts(activation, jnp.exp(-t) * grid @ root.T, variances, t, coef_nodes)  # (N, K)
 
 
 def constants(pop: NeuronPopulation, proportions, variances, psi_p, psi_n, t, *, levels=None,
@@ -389,7 +400,7 @@ def _residual(x, z, c: Constants):
 def _newton_step(y, z, c: Constants):
     """One Newton step on y − T(y) = 0 (complex Jacobian, T holomorphic; :func:`_solve_small`).
 
-    Returns (new y, g at the old y, relative step size)."""
+    Returns (new y, g at the old y, relative step size, relative residual ||T(y) − y|| / (1 + ||y||) at the old y)."""
     def fun(u):
         ty, g = _reduced_map(u, z, c)
         return ty, (ty, g)
@@ -397,7 +408,40 @@ def _newton_step(y, z, c: Constants):
     jac, (ty, g) = jax.jacfwd(fun, has_aux=True, holomorphic=True)(y)
     eye = jnp.eye(y.shape[0], dtype=y.dtype)
     step = _solve_small(eye - jac, (ty - y)[:, None])[:, 0]
-    return y + step, g, jnp.linalg.norm(step) / (1.0 + jnp.linalg.norm(y))
+    scale_y = 1.0 + jnp.linalg.norm(y)
+    return y + step, g, jnp.linalg.norm(step) / scale_y, jnp.linalg.norm(ty - y) / scale_y
+
+
+def _reduce(x, z, c: Constants):
+    """The reduced unknowns y of :func:`_reduced_map` from full ones x = (δ, Ξ) (δ and u_i = 1/D_i(x) in the node
+    form; at a solution, the inverse of :func:`_lift`)."""
+    if not _node_form(c):
+        return x
+    return jnp.concatenate([x[:c.c2.shape[0]], 1.0 / _pieces(x, z, c)[5]])
+
+
+def solve_near(x0, z, c: Constants, *, tol: float = 1e-13, max_iter: int = 40):
+    """Newton's method at one complex z from a start ``x0`` = (δ, Ξ) already inside the basin (e.g. the
+    solution at a neighbouring z), until the relative residual of an iterate is below ``tol`` (the step taken
+    from it is kept) or ``max_iter`` steps. The steps are :func:`solve_point`'s (reduced unknowns, small
+    systems in closed form); :func:`solve_point`'s fixed continuation schedule is for starts far from the
+    solution. Jittable. Returns ``(x, residual, iterations)`` with the residual of :func:`_residual` at x.
+    """
+    z = jnp.asarray(z, jnp.complex128)
+
+    def cond(state):
+        _, res, it = state
+        return (res > tol) & (it < max_iter)
+
+    def body(state):
+        y, _, it = state
+        y, _, _, res = _newton_step(y, z, c)
+        return y, res, it + 1
+
+    state = (_reduce(x0, z, c), jnp.asarray(jnp.inf), jnp.zeros((), jnp.int32))
+    y, _, its = lax.while_loop(cond, body, state)
+    x = _lift(y, z, c)
+    return x, _residual(x, z, c), its
 
 
 # η schedule of the complex solve: ``N_LEVELS`` geometric levels η₀ … 1e-16 η₀ (a factor 0.43 apart) with one
@@ -434,7 +478,7 @@ def solve_point(z, c: Constants, *, eta0, n_levels: int = N_LEVELS, n_newton: in
 
     def step(carry, ratio):
         y, its, ok = carry
-        y, g, size = _newton_step(y, z + 1j * eta0 * ratio.astype(jnp.complex128), c)
+        y, g, size, _ = _newton_step(y, z + 1j * eta0 * ratio.astype(jnp.complex128), c)
         return (y, its + (size > 1e-13).astype(jnp.int32), ok & (g.imag >= -1e-12 * jnp.abs(g))), None
 
     (y, its, ok), _ = lax.scan(step, (y0, jnp.zeros((), jnp.int32), jnp.ones((), bool)), ratios)

@@ -43,8 +43,8 @@ import numpy as np
 
 from ..errors import ConvergenceError
 from ..precision import float64
-from .equations import (Constants, _cx, constants, fixed_point_map, neuron_population, outputs, scale,
-                        solve_point)
+from .equations import (Constants, _cx, constants, neuron_population, outputs, scale,
+                        solve_near, solve_point)
 
 __all__ = ["lifted_map", "two_point", "two_point_fast", "two_point_pairs", "contour", "f_weights", "flow_nodes",
            "flow_losses", "flow_curves", "contour_bounds"]
@@ -208,27 +208,6 @@ def f_weights(z, taus, clock: str, step=None):
     raise ValueError(f"clock must be 'flow', 'ridge' or 'gd', got {clock!r}")
 
 
-def _newton(x, z, c: Constants, tol, max_iter):
-    """Newton on F(x) = x − T(x) in the full unknowns x = (δ, Ξ) at fixed z (complex Jacobian; T is
-    holomorphic), until the relative residual is below ``tol`` or ``max_iter`` steps: the step from one contour
-    node to the next, where the start is already close (the spectrum solver's fixed schedule is for starts far
-    from the solution)."""
-    def f(y):
-        return y - fixed_point_map(y, z, c)
-
-    def body(state):
-        y, _, it = state
-        y = y + jnp.linalg.solve(jax.jacfwd(f, holomorphic=True)(y), -f(y))
-        return y, jnp.linalg.norm(f(y)) / (1.0 + jnp.linalg.norm(y)), it + 1
-
-    def cond(state):
-        _, res, it = state
-        return (res > tol) & (it < max_iter)
-
-    res0 = jnp.linalg.norm(f(x)) / (1.0 + jnp.linalg.norm(x))
-    return jax.lax.while_loop(cond, body, (x, res0, jnp.zeros((), jnp.int32)))
-
-
 # ------------------------------------------------------------------------------------ nodes once, then any τ
 def flow_nodes(c: Constants, proportions, a, b, *, n_panels: int, order: int, tol=1e-13, one_point: str = "contour"):
     """Solve the equations once on the contour: one-point at every node, two-point at every node pair.
@@ -256,7 +235,7 @@ def flow_nodes(c: Constants, proportions, a, b, *, n_panels: int, order: int, to
         s0 = solve_point(z[0], c, eta0=10.0 * (scale(c) + jnp.abs(z[0].real)))
 
         def step(x, zz):
-            y, res, _ = _newton(x, zz, c, tol, 40)
+            y, res, _ = solve_near(x, zz, c, tol=tol, max_iter=40)
             return y, (y, res)
 
         _, (x, res) = jax.lax.scan(step, jnp.concatenate([s0.delta, s0.xi.reshape(k * k)]), z)  # x (N, K + K²)

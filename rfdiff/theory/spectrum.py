@@ -215,6 +215,7 @@ def _atom(pop: NeuronPopulation, c: Constants):
       apart from the atom at the solver's resolution and is counted in the atom (e.g. tanh at t = 5,
       v² ~ 1e-13). Linear σ: rank d, atom mass 1 − 1/ψ_p at s̄² = 0.
     """
+    pop, c = jax.device_get((pop, c))  # NumPy from here (a no-op for host copies)
     diag = np.asarray(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e)
     if diag.size != 1 and np.ptp(diag) > 1e-12 * max(1.0, np.abs(diag).max()):
         return float(np.average(diag, weights=np.asarray(pop.weights))), 0.0
@@ -254,20 +255,15 @@ def _mass_check(lam, dens, loc, mass, cont, near, mass_tol):
 
 
 def _support(lam, dens, rel):
-    """Intervals where λρ(λ) exceeds ``rel`` × its maximum (grid resolution)."""
+    """Intervals where λρ(λ) exceeds ``rel`` × its maximum (grid resolution): each run of points above the
+    threshold, widened by one grid point on each side (clipped to the grid)."""
     y = lam * dens
-    on = y > rel * y.max()
-    edges, i = [], 0
-    while i < lam.size:
-        if on[i]:
-            j = i
-            while j + 1 < lam.size and on[j + 1]:
-                j += 1
-            edges.append((lam[max(i - 1, 0)] if i > 0 else lam[0], lam[min(j + 1, lam.size - 1)]))
-            i = j + 1
-        else:
-            i += 1
-    return np.asarray(edges, dtype=np.float64).reshape(-1, 2)
+    on = np.concatenate([[False], y > rel * y.max(), [False]]).astype(np.int8)
+    step = np.diff(on)
+    first, last = np.nonzero(step == 1)[0], np.nonzero(step == -1)[0] - 1  # run bounds (inclusive)
+    lo = lam[np.maximum(first - 1, 0)]
+    hi = lam[np.minimum(last + 1, lam.size - 1)]
+    return np.stack([lo, hi], axis=1).astype(np.float64).reshape(-1, 2)
 
 
 @float64
@@ -311,10 +307,11 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid: Float[A
         raise ValueError(f"mass_tol must be positive, got {mass_tol}")
     pop = neuron_population(mixture, model, centroids=centroids, d=d, n_quad=n_quad) if quad is None else quad
     c = _constants(mixture, model, pop, weights)
-    st = _solve_many(jnp.asarray(lam * (1 + 1j * eta_rel)), c, lam.shape)
+    st = _solve_many(lam * (1 + 1j * eta_rel), c, lam.shape)
     g = np.asarray(st.g)
     res = np.asarray(st.residual)
-    loc, mass = _atom(pop, c)
+    pop_h, c_h = jax.device_get((pop, c))  # one transfer; the checks below are NumPy
+    loc, mass = _atom(pop_h, c_h)
     # Next to the atom the unknowns diverge like 1/|z − s̄²| (theory_notes/03 §6) and the continuation can
     # end on a wrong branch: points within _NEAR (relative) of s̄², and failed points within 10·_NEAR, are
     # excluded from the check and interpolated from their neighbours below.
@@ -354,7 +351,7 @@ def spectral_density(mixture: GaussianMixture, model: RFModel, lam_grid: Float[A
         dens = np.clip(dens - lor, 0.0, None)
         # class c owns the fraction (ω_c s²_c + e_c(s²_c + v²_c))/s̄² of the atom (its share of U there)
         if loc > 0:
-            share = np.asarray(pop.s2 * (c.omega + c.e)[None, :] + pop.v2 * c.e[None, :])[0] / loc
+            share = (pop_h.s2 * (c_h.omega + c_h.e)[None, :] + pop_h.v2 * c_h.e[None, :])[0] / loc
             cls = np.clip(cls - (lor * loc / lam)[:, None] * share[None, :], 0.0, None)  # Im[Tr U_c Q]/(πλ)
     cont = float(np.trapezoid(dens * lam, np.log(lam)))
     if auto_tol and lam.size >= 5:  # the grid's own quadrature error: trapezoid on every other point

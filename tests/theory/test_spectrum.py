@@ -308,6 +308,31 @@ def test_node_unknowns_give_the_same_map(nq):
     assert abs(complex(g) - complex(g_full)) < 1e-12 * abs(complex(g_full))
 
 
+@pytest.mark.parametrize("nq", [1, 16])
+def test_solve_near_converges_to_the_continuation_solution(nq):
+    """Newton from a nearby start (how the flow theory steps along its contour) lands on the solution the
+    fixed continuation schedule finds, in the node unknowns (one node, 3 classes) and the full ones (16
+    nodes), with its residual below tol after a few steps."""
+    from rfdiff.precision import x64
+    from rfdiff.theory import equations as eq
+    from rfdiff.theory.spectrum import _constants
+
+    mix = rfdiff.GaussianMixture.create([0.2, 0.3, 0.5], [0.5, 1.0, 4.0])
+    rng = np.random.default_rng(nq)
+    with x64():
+        pop = eq.neuron_population("tanh", mix.class_variance, mix.centroid_gram, T,
+                                   shifts=0.8 * rng.normal(size=(nq, 3)))
+        c = _constants(mix, MODEL, pop, None)
+        assert eq._node_form(c) == (nq == 1)
+        z = 0.4 + 0.2j
+        st = eq.solve_point(z, c, eta0=10.0 * (eq.scale(c) + 0.4))
+        x_star = np.concatenate([np.asarray(st.delta), np.asarray(st.xi).ravel()])
+        x0 = x_star * (1 + 1e-2 * (rng.normal(size=x_star.shape) + 1j * rng.normal(size=x_star.shape)))
+        x, res, its = eq.solve_near(jax.numpy.asarray(x0), z, c, tol=1e-13)
+    assert float(res) < 1e-13 and 1 <= int(its) <= 8
+    np.testing.assert_allclose(np.asarray(x), x_star, rtol=1e-11, atol=1e-13)
+
+
 def test_branch_flag_and_fine_schedule_cover_every_point():
     """Every point of the anchor's two-level grid stays on the physical branch (Im g ≥ 0 at every level of
     the fixed schedule) and agrees with the long schedule (193 levels) to 1e-10: the short schedule's
