@@ -29,6 +29,7 @@ from __future__ import annotations
 import io as _io
 import json
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
