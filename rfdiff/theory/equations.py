@@ -132,13 +132,12 @@ def neuron_population(activation, variances, gram, t, *, n_quad: int = 256, coef
     (64, 2)
     """
     variances, t = _f64(variances), _f64(t)
-    k = variances.shape[0]
-    n = int(n_quad) if shifts is None else int(np.shape(shifts)[0])
+    nodes = sobol_normal(n_quad, variances.shape[0]) if shifts is None else _f64(shifts)  # validates n_quad
     if coef_nodes is None:
-        coef_nodes = 128 if n <= 64 else 96
+        coef_nodes = 128 if nodes.shape[0] <= 64 else 96
     if shifts is None:
-        return _population_from_grid(activation, sobol_normal(n_quad, k), variances, _f64(gram), t, coef_nodes)
-    return _population_from_shifts(activation, _f64(shifts), variances, t, coef_nodes)
+        return _population_from_grid(activation, nodes, variances, _f64(gram), t, coef_nodes)
+    return _population_from_shifts(activation, nodes, variances, t, coef_nodes)
 
 
 def _f64(x):
