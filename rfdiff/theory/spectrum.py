@@ -199,7 +199,8 @@ _NEAR = 1e-3  # relative distance to the atom inside which grid points are not s
 
 
 def _atom(pop: NeuronPopulation, c: Constants):
-    """Atom location (the constant part of Λ_i) and mass, when the diagonal part is neuron-independent.
+    """Atom location (the constant part of Λ_i) and mass, when the diagonal part is neuron-independent; ``pop``
+    and ``c`` are host (NumPy) copies, fetched once by :func:`spectral_density`.
 
     With one population node (or a neuron-independent diagonal) U = s̄² I + N, and N lies in the span of
     the d columns of W̃ (present when some a_c ≠ 0) and of the noise vectors ω_ν of the training points of
@@ -215,7 +216,6 @@ def _atom(pop: NeuronPopulation, c: Constants):
       apart from the atom at the solver's resolution and is counted in the atom (e.g. tanh at t = 5,
       v² ~ 1e-13). Linear σ: rank d, atom mass 1 − 1/ψ_p at s̄² = 0.
     """
-    pop, c = jax.device_get((pop, c))  # NumPy from here (a no-op for host copies)
     diag = np.asarray(pop.s2 @ (c.omega + c.e) + pop.v2 @ c.e)
     if diag.size != 1 and np.ptp(diag) > 1e-12 * max(1.0, np.abs(diag).max()):
         return float(np.average(diag, weights=np.asarray(pop.weights))), 0.0
