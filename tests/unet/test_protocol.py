@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from _fmnist_fixture import write_tiny_fmnist
+from rfdiff.io import load_result
 
 VALIDATION = Path(__file__).resolve().parents[2] / "validation" / "unet"
 
@@ -27,7 +28,10 @@ def protocol(monkeypatch, tmp_path):
 
     tiny = dataclasses.replace(report.BASE, downsample=4, channels=(4,), num_steps=50, batch_size=4,
                                train_steps=12, first_eval=2, n_eval=4, n_samples=12, sample_steps=3,
-                               n_test_per_class=6, checkpoint_every=5, loss_times=(0.05, 0.5))
+                               n_test_per_class=6, checkpoint_every=5, loss_times=(0.05, 0.5),
+                               # a run that has not memorised extends along its grid to this cap (the protocol's
+                               # 16 000 made this test train ~45 000 tiny steps, 170 s)
+                               max_train_steps=30)
     monkeypatch.setattr(report, "BASE", tiny)
     monkeypatch.setattr(report, "PAIRS", {"bag-sneaker": (8, 7)})
     monkeypatch.setattr(report, "SETTINGS", {"balanced": (3, 3), "high-minority": (2, 4)})
@@ -53,6 +57,11 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
     protocol.run_all(rd, None, (1, 2))
     for name, cfg in runs.items():
         assert json.loads((rd / name / "config.json").read_text())["config"]["counts"] == list(cfg.counts)
+        # the extension cap travels with the run ...
+        assert json.loads((rd / name / "config.json").read_text())["config"]["max_train_steps"] == 30
+        # ... and bounds the extension: none of these tiny runs memorises, so each goes on past train_steps
+        steps = load_result(rd / name / "metrics.npz")[0]["step"]
+        assert cfg.train_steps < steps[-1] <= 30
     before = {n: (rd / n / "metrics.npz").read_bytes() for n in runs}
     protocol.run_all(rd, None, (0, 1))  # resumed: finished runs are not trained again
     assert all((rd / n / "metrics.npz").read_bytes() == b for n, b in before.items())
@@ -86,7 +95,5 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="recomputed"):
         write_report.write_report(rd, out, runs)
     # the trimmed copies keep the last checkpoint's samples only
-    from rfdiff.io import load_result
-
     a, _ = load_result(out / "results" / "bag-sneaker_balanced_s0" / "metrics.npz")
     assert a["samples"].shape[0] == 1 and np.all(np.isfinite(a["eps_test"]))
