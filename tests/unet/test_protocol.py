@@ -68,7 +68,7 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
 
     out = tmp_path / "report"
     out.mkdir()
-    write_report.write_report(rd, out, runs)
+    write_report.write_report(protocol, rd, out, runs)
     text = (out / "README.md").read_text()
     for name in runs:
         assert (out / "results" / name / "metrics.npz").is_file()
@@ -88,12 +88,12 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     monkeypatch.setattr("rfdiff.unet.theory_map.reversal_fraction",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
-    write_report.write_report(rd, out, runs)
+    write_report.write_report(protocol, rd, out, runs)
     assert (out / "README.md").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
     # ... and an edit of the theory's code is a cache miss (the key holds a digest of its sources)
     monkeypatch.setattr(write_report, "_code_digest", lambda: "edited")
     with pytest.raises(AssertionError, match="recomputed"):
-        write_report.write_report(rd, out, runs)
+        write_report.write_report(protocol, rd, out, runs)
     # the trimmed copies keep the last checkpoint's samples only
     a, _ = load_result(out / "results" / "bag-sneaker_balanced_s0" / "metrics.npz")
     assert a["samples"].shape[0] == 1 and np.all(np.isfinite(a["eps_test"]))

@@ -156,4 +156,4 @@ if __name__ == "__main__":
     if wi == 0 or args.report_only:
         from write_report import write_report  # the report writer, beside this script
 
-        write_report(args.runs_dir, HERE, runs(args.data), args.data)
+        write_report(sys.modules[__name__], args.runs_dir, HERE, runs(args.data), args.data)

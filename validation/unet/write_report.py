@@ -59,13 +59,12 @@ def _cached(table: dict, key_inputs: dict, compute):
     return table[key]
 
 
-def predictions(summaries: dict, configs: dict, theory: dict) -> dict:
-    """Theory per run: τ_gen, τ_mem (ridge clock, theory units) and orders on the moment-matched mixture."""
+def predictions(summaries: dict, configs: dict, theory: dict, cache: Path) -> dict:
+    """Theory per run: τ_gen, τ_mem (ridge clock, theory units) and orders on the moment-matched mixture;
+    cached in ``cache``/theory.json."""
     from rfdiff.unet.theory_map import theory_prediction
 
-    import report as protocol
-
-    path = protocol.CACHE / "theory.json"
+    path = cache / "theory.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
     out = {}
     for name, s in summaries.items():
@@ -87,12 +86,12 @@ def predictions(summaries: dict, configs: dict, theory: dict) -> dict:
     return out
 
 
-def reversal(summary, cfg, theory: dict) -> dict:
-    """Proportion of the high-variance class at which the predicted τ_gen / τ_mem order flips (NaN: never)."""
-    import report as protocol
+def reversal(summary, cfg, theory: dict, cache: Path) -> dict:
+    """Proportion of the high-variance class at which the predicted τ_gen / τ_mem order flips (NaN: never);
+    cached in ``cache``/theory.json."""
     from rfdiff.unet.theory_map import reversal_fraction
 
-    path = protocol.CACHE / "theory.json"
+    path = cache / "theory.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
     st = _stats(summary)
     d, n = (28 // cfg.downsample) ** 2, int(np.sum(st.counts))
@@ -164,9 +163,9 @@ def _copy_trimmed(src: Path, dst: Path) -> None:
     save_result(dst / "metrics.npz", arrays, attrs)
 
 
-def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
-    import report as protocol  # the protocol definition, beside this script
-
+def write_report(protocol, runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
+    """The report of ``protocol`` (the module report.py: its grid, settings, theory and cache folder, passed in
+    rather than imported back, so the two scripts do not import each other) from the finished runs of ``runs``."""
     names = protocol.NAMES
     results = out / "results"
     from rfdiff.unet.training import eval_steps, target_step
@@ -195,7 +194,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
             shutil.rmtree(old)
     if not done:
         raise SystemExit(f"no finished runs under {runs_dir}")
-    pred = predictions(summaries, configs, protocol.THEORY)
+    pred = predictions(summaries, configs, protocol.THEORY, protocol.CACHE)
     fig = _fig_module()
     main = {k: v for k, v in done.items() if "_nc" not in k and protocol.WEIGHT_TARGET not in k}
     fig.plot_memorisation(main, out / "memorisation.png")
@@ -315,7 +314,7 @@ def write_report(runs_dir: Path, out: Path, runs: dict, data_path=None) -> Path:
         ref = next((n for n in done if n.startswith(f"{pair}_balanced_s")), None)
         if ref is None:
             continue
-        rv = rev_all[pair] = reversal(summaries[ref], configs[ref], protocol.THEORY)
+        rv = rev_all[pair] = reversal(summaries[ref], configs[ref], protocol.THEORY, protocol.CACHE)
         txt = {k: ("unresolved (the theory gives no finite time at some π of the scan)" if v is None else
                    "no flip for π ∈ [0.02, 0.98]" if not np.isfinite(v) else f"π_{names[cls[0]]} = {v:.3f}")
                for k, v in rv.items()}
