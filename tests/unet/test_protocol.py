@@ -83,6 +83,15 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
     table = json.loads((tmp_path / "theory.json").read_text())
     preds = [v for v in table.values() if isinstance(v, dict)]
     assert preds and all(p["order_gen"][0] == 8 for p in preds)
+    # a report from a folder with no finished run stops before it touches the results it would replace
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    listing = sorted(p.name for p in (out / "results").iterdir())
+    with pytest.raises(SystemExit, match="no finished runs"):
+        write_report.write_report(protocol, empty, out, runs)
+    assert sorted(p.name for p in (out / "results").iterdir()) == listing
+    # the copy of a run no longer in the protocol is pruned by the next report
+    (out / "results" / "retired_s0").mkdir()
     # a second report reads the theory from its cache (keyed by the statistics): no theory is run
     monkeypatch.setattr("rfdiff.unet.theory_map.theory_prediction",
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
@@ -90,6 +99,7 @@ def test_protocol_runs_resumes_and_reports(protocol, tmp_path, monkeypatch):
                         lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     write_report.write_report(protocol, rd, out, runs)
     assert (out / "README.md").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
+    assert not (out / "results" / "retired_s0").exists()
     # ... and an edit of the theory's code is a cache miss (the key holds a digest of its sources)
     monkeypatch.setattr(write_report, "_code_digest", lambda: "edited")
     with pytest.raises(AssertionError, match="recomputed"):

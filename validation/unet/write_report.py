@@ -186,14 +186,12 @@ def write_report(protocol, runs_dir: Path, out: Path, runs: dict, data_path=None
             _copy_trimmed(ed, results / "early" / name)
         _copy_trimmed(src, results / name)
         done[name], configs[name], summaries[name] = results / name, cfg, s
-    for old in results.glob("*"):
-        if old.is_dir() and old.name not in done and old.name != "early":
-            shutil.rmtree(old)  # results of runs no longer in the protocol
-    for old in (results / "early").glob("*"):
-        if old.is_dir() and old.name not in early_diff:
-            shutil.rmtree(old)
-    if not done:
+    if not done:  # before any pruning: a wrong --runs-dir must not empty the committed results
         raise SystemExit(f"no finished runs under {runs_dir}")
+    # prune the copies of runs no longer in the protocol; a protocol run unfinished in this runs_dir keeps its copy
+    for old in [*results.glob("*"), *(results / "early").glob("*")]:
+        if old.is_dir() and old.name not in runs and old.name != "early":
+            shutil.rmtree(old)
     pred = predictions(summaries, configs, protocol.THEORY, protocol.CACHE)
     fig = _fig_module()
     main = {k: v for k, v in done.items() if "_nc" not in k and protocol.WEIGHT_TARGET not in k}
