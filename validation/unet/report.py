@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 ROOT = HERE.parents[1]
 
+from rfdiff.unet.fmnist import find_fashion_mnist  # noqa: E402
 from rfdiff.unet.training import UNetConfig, train  # noqa: E402
 
 NAMES = {0: "T-shirt", 1: "Trouser", 2: "Pullover", 3: "Dress", 4: "Coat", 5: "Sandal", 6: "Shirt", 7: "Sneaker",
@@ -151,6 +152,10 @@ if __name__ == "__main__":
         assert 0 <= wi < wn
     except (ValueError, AssertionError):
         raise SystemExit(f"--worker must be I/N with 0 ≤ I < N, got {args.worker!r}")
+    try:  # the data first: a missing copy is a one-line message, not a traceback after the set-up
+        find_fashion_mnist(args.data)
+    except FileNotFoundError as err:
+        raise SystemExit(f"report.py: {err}")
     if not args.report_only:
         run_all(args.runs_dir, args.data, (wi, wn), early=args.early)
     if wi == 0 or args.report_only:
